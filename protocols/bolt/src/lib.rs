@@ -1,0 +1,1 @@
+//! SOFARPC Bolt v1 and v2.

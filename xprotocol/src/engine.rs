@@ -1,0 +1,1 @@
+//! The stream engine (client and server loops on tokio).

@@ -1,0 +1,130 @@
+//! The frame abstraction: what the framework needs to know of one protocol message.
+
+use bytes::Bytes;
+use std::fmt;
+
+use crate::EncodeError;
+
+/// What a frame is, as far as multiplexing, heartbeats and routing are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// A request that expects a response with the same request id.
+    Request,
+    /// A request that expects no response.
+    OneWayRequest,
+    /// A response to a [`Request`](StreamKind::Request).
+    Response,
+    /// A keep-alive probe; answered by a [`HeartbeatResponse`](StreamKind::HeartbeatResponse).
+    HeartbeatRequest,
+    /// The answer to a heartbeat.
+    HeartbeatResponse,
+    /// The peer is draining: send no new requests on this connection (MOSN's Bolt cmdcode 100).
+    GoAway,
+}
+
+impl StreamKind {
+    /// Whether a frame of this kind waits for a reply with its request id.
+    pub fn expects_reply(self) -> bool {
+        matches!(self, StreamKind::Request | StreamKind::HeartbeatRequest)
+    }
+
+    /// Whether this kind is a reply to an earlier request.
+    pub fn is_reply(self) -> bool {
+        matches!(self, StreamKind::Response | StreamKind::HeartbeatResponse)
+    }
+
+    /// Whether this kind is a heartbeat probe or answer.
+    pub fn is_heartbeat(self) -> bool {
+        matches!(self, StreamKind::HeartbeatRequest | StreamKind::HeartbeatResponse)
+    }
+}
+
+/// A request id as the framework sees it: wide enough for every protocol's id field (Bolt
+/// u32, Dubbo u64, Tars i32). A protocol's [`max_request_id`](crate::Protocol::max_request_id)
+/// says how much of it is usable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for RequestId {
+    fn from(v: u64) -> Self {
+        RequestId(v)
+    }
+}
+
+/// One decoded protocol message.
+///
+/// A frame keeps its wire bytes: reading a field is a lookup into them (lazily, when a route
+/// asks), [`set_request_id`](Frame::set_request_id) patches the bytes in place where the id has
+/// a fixed width, and encoding an unchanged frame writes its original bytes, never a
+/// re-serialisation. Routing lookups borrow from the frame's buffer and allocate nothing.
+pub trait Frame: Send + fmt::Debug + 'static {
+    /// What the frame is.
+    fn kind(&self) -> StreamKind;
+
+    /// The frame's request id (responses carry the id of the request they answer).
+    fn request_id(&self) -> RequestId;
+
+    /// Replaces the request id. Implementations patch the id bytes in place (and whatever
+    /// depends on them, such as a checksum) rather than re-encoding the frame.
+    ///
+    /// # Errors
+    /// [`EncodeError::RequestIdOutOfRange`] if `id` does not fit the protocol's id field.
+    fn set_request_id(&mut self, id: RequestId) -> Result<(), EncodeError>;
+
+    /// The protocol's own status code of a response, `None` for requests.
+    fn status(&self) -> Option<u32> {
+        None
+    }
+
+    /// The service (interface) a request addresses, if the protocol carries one.
+    fn service(&self) -> Option<&str> {
+        None
+    }
+
+    /// The method a request calls.
+    fn method(&self) -> Option<&str> {
+        None
+    }
+
+    /// The service version a request asks for.
+    fn version(&self) -> Option<&str> {
+        None
+    }
+
+    /// The service group a request asks for.
+    fn group(&self) -> Option<&str> {
+        None
+    }
+
+    /// The value of the protocol's own header `name` (first match), if present and UTF-8.
+    /// Protocols with key-value headers implement this and
+    /// [`for_each_header`](Frame::for_each_header) together.
+    fn header(&self, name: &str) -> Option<&str> {
+        let _ = name;
+        None
+    }
+
+    /// Calls `visit` for every key-value header the frame carries, in wire order. Entries that
+    /// are not valid UTF-8 are skipped.
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        let _ = visit;
+    }
+
+    /// The body (payload) of the frame: a zero-copy slice of the buffer it was decoded from.
+    fn body(&self) -> &Bytes;
+
+    /// Whether this frame ends its call. Protocols whose calls span several frames return
+    /// `false` on all but the last; every protocol shipped today has single-frame calls.
+    fn end_of_stream(&self) -> bool {
+        true
+    }
+
+    /// Bytes the frame takes on the wire, so writers can reserve once.
+    fn wire_len(&self) -> usize;
+}
