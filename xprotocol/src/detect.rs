@@ -47,3 +47,18 @@ impl DetectResult {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DetectResult::*;
+    use super::*;
+
+    #[test]
+    fn combining_checks_prefers_refusal_then_waiting() {
+        assert_eq!(Match.and(Match), Match);
+        assert_eq!(Match.and(NeedMore), NeedMore);
+        assert_eq!(NeedMore.and(NoMatch), NoMatch);
+        assert_eq!(DetectResult::fixed_prefix(b"", b"ab"), NeedMore);
+        assert_eq!(DetectResult::fixed_prefix(b"ax", b"ab"), NoMatch);
+    }
+}

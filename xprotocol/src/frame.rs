@@ -51,6 +51,17 @@ impl fmt::Display for RequestId {
     }
 }
 
+impl RequestId {
+    /// The id as a `u32`, for protocols with 32-bit id fields.
+    ///
+    /// # Errors
+    /// [`EncodeError::RequestIdOutOfRange`] if the id does not fit.
+    pub fn to_u32(self) -> Result<u32, EncodeError> {
+        u32::try_from(self.0)
+            .map_err(|_| EncodeError::RequestIdOutOfRange { id: self.0, max: u32::MAX.into() })
+    }
+}
+
 impl From<u64> for RequestId {
     fn from(v: u64) -> Self {
         RequestId(v)

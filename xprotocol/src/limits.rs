@@ -16,11 +16,8 @@ pub struct Limits {
 
 impl Limits {
     /// The default limits: 16 MiB frames, 64 KiB headers, nesting 64.
-    pub const DEFAULT: Limits = Limits {
-        max_frame_bytes: 16 * 1024 * 1024,
-        max_header_bytes: 64 * 1024,
-        max_nesting: 64,
-    };
+    pub const DEFAULT: Limits =
+        Limits { max_frame_bytes: 16 * 1024 * 1024, max_header_bytes: 64 * 1024, max_nesting: 64 };
 
     /// Checks a declared frame length against [`max_frame_bytes`](Self::max_frame_bytes).
     pub fn check_frame(&self, declared: u64) -> Result<(), crate::DecodeError> {
@@ -45,5 +42,25 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DecodeError;
+
+    #[test]
+    fn declared_lengths_over_the_limit_are_refused() {
+        let l = Limits { max_frame_bytes: 100, max_header_bytes: 10, max_nesting: 4 };
+        assert!(l.check_frame(100).is_ok());
+        assert_eq!(
+            l.check_frame(101),
+            Err(DecodeError::FrameTooLarge { declared: 101, limit: 100 })
+        );
+        assert_eq!(
+            l.check_header(u64::MAX),
+            Err(DecodeError::HeaderTooLarge { declared: u64::MAX, limit: 10 })
+        );
     }
 }

@@ -219,3 +219,25 @@ impl RequestIdGenerator {
         RequestId(n.wrapping_sub(1) % self.max + 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_start_at_one_and_wrap_within_the_field() {
+        let ids = RequestIdGenerator::new(3);
+        let got: Vec<u64> = (0..7).map(|_| ids.next_id().0).collect();
+        assert_eq!(got, vec![1, 2, 3, 1, 2, 3, 1]);
+        let wide = RequestIdGenerator::new(u64::MAX);
+        wide.next.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(wide.next_id().0, u64::MAX);
+        assert_eq!(wide.next_id().0, 1, "wraps past the top without panicking");
+    }
+
+    #[test]
+    fn failures_map_to_http_statuses() {
+        let statuses: Vec<u16> = Failure::ALL.iter().map(|f| f.http_status()).collect();
+        assert_eq!(statuses, vec![404, 503, 504, 503, 400, 502, 500]);
+    }
+}

@@ -194,8 +194,8 @@ impl ProtocolSet {
             }
             for (n, sample) in samples.iter().enumerate() {
                 let own = p.detect(sample);
-                let prefixes_ok = (0..sample.len())
-                    .all(|len| p.detect(&sample[..len]) != DetectResult::NoMatch);
+                let prefixes_ok =
+                    (0..sample.len()).all(|len| p.detect(&sample[..len]) != DetectResult::NoMatch);
                 if own != DetectResult::Match || !prefixes_ok {
                     let result = if prefixes_ok { own } else { DetectResult::NoMatch };
                     errors.push(RegistryError::MissesOwnSample {
@@ -220,5 +220,133 @@ impl ProtocolSet {
         } else {
             Err(errors)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StreamKind;
+    use crate::{Codec, DecodeError, EncodeError, Failure, Frame, Limits, Protocol, RequestId};
+    use bytes::{Bytes, BytesMut};
+
+    /// A protocol whose frames are `magic, id` and nothing else: just enough to exercise
+    /// detection and validation.
+    struct Magic {
+        name: &'static str,
+        magic: &'static [u8],
+    }
+
+    #[derive(Debug)]
+    struct MagicFrame(Bytes);
+
+    impl Frame for MagicFrame {
+        fn kind(&self) -> StreamKind {
+            StreamKind::HeartbeatRequest
+        }
+        fn request_id(&self) -> RequestId {
+            RequestId(0)
+        }
+        fn set_request_id(&mut self, _: RequestId) -> Result<(), EncodeError> {
+            Ok(())
+        }
+        fn body(&self) -> &Bytes {
+            &self.0
+        }
+        fn wire_len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    struct MagicCodec(&'static [u8]);
+
+    impl Codec for MagicCodec {
+        type Frame = MagicFrame;
+        fn decode(&mut self, src: &mut BytesMut) -> Result<Option<MagicFrame>, DecodeError> {
+            if src.len() < self.0.len() {
+                return Ok(None);
+            }
+            Ok(Some(MagicFrame(src.split_to(self.0.len()).freeze())))
+        }
+        fn encode(&mut self, f: &MagicFrame, dst: &mut BytesMut) -> Result<(), EncodeError> {
+            dst.extend_from_slice(&f.0);
+            Ok(())
+        }
+    }
+
+    impl Protocol for Magic {
+        type Frame = MagicFrame;
+        type Codec = MagicCodec;
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn detect(&self, prefix: &[u8]) -> DetectResult {
+            DetectResult::fixed_prefix(prefix, self.magic)
+        }
+        fn codec(&self, _: Limits) -> MagicCodec {
+            MagicCodec(self.magic)
+        }
+        fn heartbeat_request(&self, _: RequestId) -> Option<MagicFrame> {
+            Some(MagicFrame(Bytes::from_static(self.magic)))
+        }
+        fn error_reply(&self, _: &MagicFrame, _: Failure, _: &str) -> Option<MagicFrame> {
+            None
+        }
+        fn http_status(&self, _: u32) -> u16 {
+            500
+        }
+    }
+
+    static AB: Magic = Magic { name: "ab", magic: b"AB" };
+    static ABC: Magic = Magic { name: "abc", magic: b"ABC" };
+    static XY: Magic = Magic { name: "xy", magic: b"XY" };
+    static XY_AGAIN: Magic = Magic { name: "xy", magic: b"XZ" };
+
+    crate::register_protocol!(Magic { name: "registered", magic: b"R!" });
+
+    fn name(d: Detection) -> Option<&'static str> {
+        match d {
+            Detection::Match(p) => Some(p.name()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn registered_protocols_are_found_by_name() {
+        let all = ProtocolSet::all();
+        assert_eq!(all.names(), vec!["registered"]);
+        assert!(all.get("registered").is_some());
+        assert!(all.get("nope").is_none());
+        assert_eq!(ProtocolSet::named(&["registered"]).map(|s| s.names()), Ok(vec!["registered"]));
+        assert_eq!(ProtocolSet::named(&["registered", "nope"]).err(), Some("nope".to_owned()));
+        all.validate().expect("the registered set is consistent");
+    }
+
+    #[test]
+    fn detection_waits_while_any_member_needs_more() {
+        let set = ProtocolSet::of(vec![&AB, &XY]);
+        assert!(matches!(set.detect(b""), Detection::NeedMore));
+        assert!(matches!(set.detect(b"A"), Detection::NeedMore));
+        assert_eq!(name(set.detect(b"AB")), Some("ab"));
+        assert!(matches!(set.detect(b"AX"), Detection::NoMatch));
+        assert!(matches!(set.detect(b"Q"), Detection::NoMatch));
+        // "AB" matches ab while abc still needs a third byte: wait, unless no more will come.
+        let set = ProtocolSet::of(vec![&AB, &ABC]);
+        assert!(matches!(set.detect(b"AB"), Detection::NeedMore));
+        assert_eq!(name(set.detect_final(b"AB")), Some("ab"));
+        assert!(matches!(set.detect_final(b"A"), Detection::NoMatch));
+    }
+
+    #[test]
+    fn validation_reports_ambiguity_and_duplicate_names() {
+        let errors = ProtocolSet::of(vec![&AB, &ABC, &XY, &XY_AGAIN]).validate().unwrap_err();
+        assert!(errors.contains(&RegistryError::DuplicateName("xy")), "{errors:?}");
+        // ab matches abc's sample "ABC"; abc does not match ab's "AB" (it needs more).
+        assert!(
+            errors.contains(&RegistryError::Ambiguous { owner: "abc", sample: 0, claimer: "ab" }),
+            "{errors:?}"
+        );
+        assert!(!errors.iter().any(|e| matches!(e, RegistryError::Ambiguous { owner: "ab", .. })));
+        assert!(ProtocolSet::of(vec![&AB, &XY]).validate().is_ok());
     }
 }
