@@ -34,14 +34,12 @@ function encoderFor(variant) {
   return enc;
 }
 
-// The encoder's write callback receives the packet with the encoded bytes in meta.data.
-function capture(fn) {
-  let out = null;
-  fn((err, packet) => {
-    if (err) throw err;
-    out = packet.meta.data;
-  });
-  if (!out) throw new Error('encoder did not encode synchronously');
+// The encoder is a Transform: each write pushes one frame to its readable side synchronously
+// (write callbacks are deferred to a later tick), so read the frame right after writing it.
+function capture(enc, write) {
+  write();
+  const out = enc.read();
+  if (!out) throw new Error('encoder produced no frame');
   return out;
 }
 
@@ -83,15 +81,15 @@ function allFrames() {
       data: { serverSignature: SERVICE, methodName: 'sayHello' },
     });
     const p = LABEL[variant];
-    frames.push([ p + '-request', capture(cb => enc.writeRequest(7, sayHello(false), cb)) ]);
-    frames.push([ p + '-oneway-request', capture(cb => enc.writeRequest(8, sayHello(true), cb)) ]);
-    frames.push([ p + '-heartbeat', capture(cb => enc.writeHeartbeat(9, { timeout: 3000 }, cb)) ]);
-    frames.push([ p + '-heartbeat-ack', capture(cb => enc.writeHeartbeatAck(
-      { packetId: 9, options: Object.assign({ codecType: 'hessian2' }, v) }, cb)) ]);
-    frames.push([ p + '-response', capture(cb => enc.writeResponse(decodedReq(7),
-      { isError: false, errorMsg: null, appResponse: 'hello peter !', responseProps: null }, cb)) ]);
-    frames.push([ p + '-response-error', capture(cb => enc.writeResponse(decodedReq(7),
-      { isError: true, errorMsg: 'boom', appResponse: vectorError(variant) }, cb)) ]);
+    frames.push([ p + '-request', capture(enc, () => enc.writeRequest(7, sayHello(false))) ]);
+    frames.push([ p + '-oneway-request', capture(enc, () => enc.writeRequest(8, sayHello(true))) ]);
+    frames.push([ p + '-heartbeat', capture(enc, () => enc.writeHeartbeat(9, { timeout: 3000 })) ]);
+    frames.push([ p + '-heartbeat-ack', capture(enc, () => enc.writeHeartbeatAck(
+      { packetId: 9, options: Object.assign({ codecType: 'hessian2' }, v) })) ]);
+    frames.push([ p + '-response', capture(enc, () => enc.writeResponse(decodedReq(7),
+      { isError: false, errorMsg: null, appResponse: 'hello peter !', responseProps: null })) ]);
+    frames.push([ p + '-response-error', capture(enc, () => enc.writeResponse(decodedReq(7),
+      { isError: true, errorMsg: 'boom', appResponse: vectorError(variant) })) ]);
   }
   return frames;
 }
@@ -129,7 +127,8 @@ function send(host, port, variant, id) {
   };
   setTimeout(() => done(2, { error: 'no valid response within 10 s' }), 10000);
 
-  const request = capture(cb => encoderFor(variant).writeRequest(id, sayHello(false), cb));
+  const enc = encoderFor(variant);
+  const request = capture(enc, () => enc.writeRequest(id, sayHello(false)));
   // The decoder has no version setting: it picks v1/v2 from each frame's first byte and checks
   // the CRC when the switch byte says so (lib/decoder.js:58-72, lib/protocol/v2.js:106-115).
   const decoder = bolt.decoder();
