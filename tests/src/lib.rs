@@ -1,1 +1,7 @@
-//! Test-only crate: see the `tests/` folder inside it.
+//! Shared helpers for the cross-crate and interop tests in `tests/tests/`.
+
+/// Links every protocol crate into the test binary, so that `inventory` registers each one
+/// and `ProtocolSet::all()` sees them all.
+pub fn link_all_protocols() {
+    let _ = (&xprotocol_bolt::BOLT_V1, &xprotocol_bolt::BOLT_V2, &echo_protocol::Echo);
+}

@@ -1,0 +1,399 @@
+//! The configuration schema: plain data, deserialised from YAML (or JSON) with serde.
+//!
+//! Every struct denies unknown fields so that a typo is an error naming the field, and every
+//! optional field has a documented default. Durations are written as `250ms`, `3s`, `1m`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Ports to accept connections on. At least one.
+    pub listeners: Vec<ListenerConfig>,
+    /// Route tables, one per protocol (a protocol with no table answers every request with a
+    /// no-route error reply).
+    #[serde(default)]
+    pub routes: Vec<RouteTableConfig>,
+    /// Upstream clusters that routes send requests to.
+    #[serde(default)]
+    pub clusters: Vec<ClusterConfig>,
+    /// Limits applied to every connection. Each has a default.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The admin listener (metrics, readiness). Default: 127.0.0.1:9901.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// One listening port, serving every registered protocol or a subset.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// A unique name, used in metrics.
+    pub name: String,
+    /// The address to bind, e.g. `127.0.0.1:12200` or `[::1]:12200`.
+    pub address: SocketAddr,
+    /// Protocols accepted on this port, by registered name. Default: every registered protocol.
+    #[serde(default)]
+    pub protocols: Option<Vec<String>>,
+    /// How long and how far to look at a new connection's first bytes.
+    #[serde(default)]
+    pub sniff: SniffConfig,
+    /// A cluster that receives, as a plain TCP proxy, connections no protocol recognises.
+    /// Default: none (such connections are counted, logged with their first bytes, and closed).
+    #[serde(default)]
+    pub fallback_cluster: Option<String>,
+}
+
+/// Bounds on protocol detection for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SniffConfig {
+    /// Bytes read at most before giving up. Default 64.
+    pub max_bytes: usize,
+    /// Time allowed for the first bytes to arrive and be recognised. Default 5s.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for SniffConfig {
+    fn default() -> Self {
+        SniffConfig { max_bytes: 64, timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The route table of one protocol: routes are tried in order, the first match wins.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableConfig {
+    /// The protocol's registered name (`bolt`, `boltv2`, `dubbo`, `tars`, …).
+    pub protocol: String,
+    /// The routes, in match order.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One route: a match and what to do with matching requests.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A name for metrics and logs. Default: `<protocol>-<index>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What a request must carry. Default: everything matches.
+    #[serde(default, rename = "match")]
+    pub matches: RouteMatchConfig,
+    /// Where matching requests go.
+    pub action: RouteActionConfig,
+    /// The whole-request deadline, retries included. Default 10s.
+    #[serde(default = "default_route_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Retry policy. Default: no retries.
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+    /// Headers added to (or replacing ones in) the request before forwarding.
+    #[serde(default)]
+    pub request_headers_to_add: BTreeMap<String, String>,
+    /// Headers removed from the request before forwarding.
+    #[serde(default)]
+    pub request_headers_to_remove: Vec<String>,
+    /// Only endpoints whose metadata contains all these pairs receive this route's requests.
+    #[serde(default)]
+    pub metadata_match: BTreeMap<String, String>,
+}
+
+fn default_route_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// The request fields a route matches on; all given conditions must hold.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatchConfig {
+    /// The service (interface / servant).
+    #[serde(default)]
+    pub service: Option<StringMatch>,
+    /// The method (function).
+    #[serde(default)]
+    pub method: Option<StringMatch>,
+    /// The service version.
+    #[serde(default)]
+    pub version: Option<StringMatch>,
+    /// The service group.
+    #[serde(default)]
+    pub group: Option<StringMatch>,
+    /// Conditions on the protocol's own headers (Bolt header map, Dubbo attachments, Tars
+    /// context), by header name.
+    #[serde(default)]
+    pub headers: BTreeMap<String, StringMatch>,
+}
+
+/// How a string field is matched. Exactly one of the forms.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum StringMatch {
+    /// Equal to this string.
+    Exact(String),
+    /// Starts with this string.
+    Prefix(String),
+    /// Matches this regular expression (anchor it with `^…$` to match the whole value).
+    Regex(String),
+    /// Present (`true`) or absent (`false`), whatever its value.
+    Present(bool),
+}
+
+/// What a route does with a matching request. Exactly one of the forms.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RouteActionConfig {
+    /// Forward to this cluster.
+    Cluster(String),
+    /// Forward to one of these clusters, chosen by weight per request.
+    WeightedClusters(Vec<WeightedClusterConfig>),
+    /// Answer directly with an error reply of this failure class, in the caller's protocol.
+    DirectResponse(DirectResponseConfig),
+}
+
+/// One choice of a weighted route.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedClusterConfig {
+    /// The cluster.
+    pub cluster: String,
+    /// Its relative weight (> 0).
+    pub weight: u32,
+}
+
+/// A direct answer, without an upstream.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectResponseConfig {
+    /// The failure class whose protocol status the reply carries.
+    pub status: FailureClass,
+    /// The message carried where the protocol has room for one.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A failure class as written in configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// No route.
+    NoRoute,
+    /// No healthy upstream.
+    NoHealthyUpstream,
+    /// Timeout.
+    Timeout,
+    /// Overloaded.
+    Overloaded,
+    /// Bad request.
+    BadRequest,
+    /// Upstream reset.
+    UpstreamReset,
+    /// Internal error.
+    Internal,
+}
+
+/// When and how to retry a forwarded request.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first try. Default 1.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// Deadline of each try. Default: the route timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub per_try_timeout: Option<Duration>,
+    /// Conditions that trigger a retry. Default: connect_failure and reset.
+    #[serde(default = "default_retry_on")]
+    pub retry_on: Vec<RetryOn>,
+    /// Upstream response statuses (the protocol's own codes) that trigger a retry.
+    #[serde(default)]
+    pub retriable_statuses: Vec<u32>,
+}
+
+fn default_max_retries() -> u32 {
+    1
+}
+
+fn default_retry_on() -> Vec<RetryOn> {
+    vec![RetryOn::ConnectFailure, RetryOn::Reset]
+}
+
+/// A retry condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOn {
+    /// Connecting to the endpoint failed.
+    ConnectFailure,
+    /// The upstream connection was reset or closed before the reply.
+    Reset,
+    /// A try exceeded its per-try timeout.
+    PerTryTimeout,
+    /// The reply carried one of `retriable_statuses`.
+    RetriableStatus,
+}
+
+/// An upstream cluster: endpoints, balancing, pooling and limits.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// A unique name, referenced by routes.
+    pub name: String,
+    /// The endpoints. At least one.
+    pub endpoints: Vec<EndpointConfig>,
+    /// How an endpoint is chosen. Default round_robin.
+    #[serde(default)]
+    pub lb_policy: LbPolicy,
+    /// Time allowed to connect to an endpoint. Default 1s.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Connections kept per endpoint for multiplexed protocols. Default 1.
+    #[serde(default = "default_connections_per_endpoint")]
+    pub connections_per_endpoint: usize,
+    /// Idle connections kept per endpoint for ping-pong protocols. Default 16.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_per_endpoint: usize,
+    /// Heartbeats on idle upstream connections.
+    #[serde(default)]
+    pub heartbeat: HeartbeatConfig,
+    /// Limits whose breach gives an overload reply.
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerConfig,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_connections_per_endpoint() -> usize {
+    1
+}
+
+fn default_max_idle() -> usize {
+    16
+}
+
+/// One upstream endpoint.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Its address.
+    pub address: SocketAddr,
+    /// Its relative weight for weighted policies (> 0). Default 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Labels matched by routes' `metadata_match`.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// A load-balancing policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LbPolicy {
+    /// Each endpoint in turn.
+    #[default]
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// Smooth weighted round robin (nginx's): spreads heavy endpoints' turns evenly.
+    WeightedRoundRobin,
+    /// The less loaded of two random endpoints (power of two choices).
+    LeastRequest,
+}
+
+/// Heartbeats on idle upstream connections.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatConfig {
+    /// Idle time before a heartbeat is sent; `0s` turns heartbeats off. Default 15s.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Unanswered heartbeats after which the connection is closed. Default 3.
+    pub max_missed: u32,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig { interval: Duration::from_secs(15), max_missed: 3 }
+    }
+}
+
+/// Circuit-breaker limits of a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitBreakerConfig {
+    /// Upstream connections across the cluster. Default 1024.
+    pub max_connections: usize,
+    /// Requests waiting for a connection. Default 1024.
+    pub max_pending_requests: usize,
+    /// Requests in flight across the cluster. Default 10000.
+    pub max_requests: usize,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig { max_connections: 1024, max_pending_requests: 1024, max_requests: 10_000 }
+    }
+}
+
+/// Limits on downstream connections.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest frame accepted. Default 16 MiB.
+    pub max_frame_bytes: usize,
+    /// Largest header section accepted. Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// Deepest nesting followed in structured headers. Default 64.
+    pub max_nesting: usize,
+    /// Downstream connections accepted at once, per listener. Default 10000.
+    pub max_connections: usize,
+    /// Requests in flight per downstream connection. Default 1024.
+    pub max_requests_per_connection: usize,
+    /// A downstream connection idle this long is closed. Default 10m.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// On shutdown, time allowed for in-flight requests to finish. Default 10s.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_frame_bytes: 16 << 20,
+            max_header_bytes: 64 << 10,
+            max_nesting: 64,
+            max_connections: 10_000,
+            max_requests_per_connection: 1024,
+            idle_timeout: Duration::from_secs(600),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The admin listener.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Where to serve `/metrics` and `/ready`. Default 127.0.0.1:9901; loopback keeps it off
+    /// the network unless an operator says otherwise.
+    pub address: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { address: Some(SocketAddr::from(([127, 0, 0, 1], 9901))) }
+    }
+}

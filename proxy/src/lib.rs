@@ -1,0 +1,9 @@
+//! xproxy: the auto-detecting multi-protocol RPC gateway.
+//!
+//! The pipeline, one module per stage: [`listener`] (accept, sniff the first bytes, pick the
+//! protocol) → [`route`] (match a request to a route) → [`upstream`] (clusters, balancers,
+//! pools, health) → back to the caller, in its own protocol, whatever happens. [`config`] is
+//! the YAML schema and its validation; [`admin`] serves metrics and readiness.
+#![warn(missing_docs)]
+
+pub mod config;
