@@ -1,0 +1,228 @@
+//! [`BoltFrame`]: one Bolt message, kept as its wire bytes.
+
+use bytes::{Bytes, BytesMut};
+use xprotocol::{EncodeError, Frame, RequestId, StreamKind};
+
+use crate::header_map::HeaderMap;
+use crate::layout::{self, BoltVersion, FixedHeader};
+use crate::status::ResponseStatus;
+
+/// Header that carries the service unique name (`interface:version[:uniqueId]`), as
+/// sofa-bolt-node and MOSN write it.
+pub const HEADER_SERVICE: &str = "service";
+/// Header Java SOFARPC also writes with the service unique name.
+pub const HEADER_TARGET_SERVICE: &str = "sofa_head_target_service";
+/// Header that carries the method name (Java SOFARPC writes it; sofa-bolt-node does not).
+pub const HEADER_METHOD: &str = "sofa_head_method_name";
+
+/// One Bolt v1 or v2 frame.
+///
+/// A decoded frame holds `head` (fixed header, class name and header block: one slice split
+/// off the read buffer), `content` (a frozen slice of the same buffer) and the CRC trailer if
+/// the frame has one. Reading a field looks into those bytes; nothing is copied or allocated.
+/// [`set_request_id`](Frame::set_request_id) patches four bytes of `head` (and recomputes the
+/// CRC); encoding writes the three parts as they are.
+///
+/// Build frames from fields with [`BoltFrame::request`], [`oneway`](BoltFrame::oneway),
+/// [`response`](BoltFrame::response), [`heartbeat`](BoltFrame::heartbeat) and
+/// [`heartbeat_ack`](BoltFrame::heartbeat_ack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoltFrame {
+    pub(crate) fixed: FixedHeader,
+    pub(crate) head: BytesMut,
+    pub(crate) content: Bytes,
+    pub(crate) crc: Option<u32>,
+}
+
+impl BoltFrame {
+    /// Assembles a frame from parts whose consistency the caller (codec or builder) checked:
+    /// `head` starts with `fixed`'s bytes and holds exactly the declared class and header.
+    pub(crate) fn from_parts(
+        fixed: FixedHeader,
+        head: BytesMut,
+        content: Bytes,
+        crc: Option<u32>,
+    ) -> Self {
+        BoltFrame { fixed, head, content, crc }
+    }
+
+    /// The CRC32 of `head` then `content`.
+    pub(crate) fn compute_crc(head: &[u8], content: &[u8]) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(head);
+        h.update(content);
+        h.finalize()
+    }
+
+    /// The wire version (proto byte).
+    pub fn bolt_version(&self) -> BoltVersion {
+        self.fixed.version
+    }
+
+    /// The v2 `ver1` byte (1, or 2 = CRC capable); `None` in v1.
+    pub fn ver1(&self) -> Option<u8> {
+        (self.fixed.version == BoltVersion::V2).then_some(self.fixed.ver1)
+    }
+
+    /// The v2 `switch` byte; `None` in v1.
+    pub fn switch(&self) -> Option<u8> {
+        (self.fixed.version == BoltVersion::V2).then_some(self.fixed.switch)
+    }
+
+    /// The type byte (0 response, 1 request, 2 one-way).
+    pub fn cmd_type(&self) -> u8 {
+        self.fixed.cmd_type
+    }
+
+    /// The command code (0 heartbeat, 1 request, 2 response, 100 GoAway).
+    pub fn cmdcode(&self) -> u16 {
+        self.fixed.cmdcode
+    }
+
+    /// The command version byte (`ver2`).
+    pub fn ver2(&self) -> u8 {
+        self.fixed.ver2
+    }
+
+    /// The serialisation code (1 hessian2, 11 protobuf, …).
+    pub fn codec(&self) -> u8 {
+        self.fixed.codec
+    }
+
+    /// The request timeout in milliseconds; `None` for responses.
+    pub fn timeout(&self) -> Option<u32> {
+        (!self.fixed.is_response()).then_some(self.fixed.timeout)
+    }
+
+    /// The raw status code; `None` for requests.
+    pub fn status_code(&self) -> Option<u16> {
+        self.fixed.is_response().then_some(self.fixed.status)
+    }
+
+    /// The status of a response, if Bolt defines its code.
+    pub fn response_status(&self) -> Option<ResponseStatus> {
+        self.status_code().and_then(ResponseStatus::from_u16)
+    }
+
+    /// The CRC32 trailer, if the frame carries one.
+    pub fn crc(&self) -> Option<u32> {
+        self.crc
+    }
+
+    fn class_range(&self) -> (usize, usize) {
+        let start = self.fixed.fixed_len();
+        (start, start + usize::from(self.fixed.class_len))
+    }
+
+    /// The class name's bytes (empty when the frame has none).
+    pub fn class_name_bytes(&self) -> &[u8] {
+        let (start, end) = self.class_range();
+        self.head.get(start..end).unwrap_or_default()
+    }
+
+    /// The class name, if present and UTF-8.
+    pub fn class_name(&self) -> Option<&str> {
+        let bytes = self.class_name_bytes();
+        if bytes.is_empty() {
+            return None;
+        }
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// The raw header block.
+    pub fn header_block(&self) -> &[u8] {
+        let (_, start) = self.class_range();
+        self.head.get(start..).unwrap_or_default()
+    }
+
+    /// The header block as a lazily scanned map.
+    pub fn headers(&self) -> HeaderMap<'_> {
+        HeaderMap::new(self.header_block())
+    }
+
+    /// The content (body) bytes.
+    pub fn content(&self) -> &Bytes {
+        &self.content
+    }
+
+    /// The service unique name (`interface:version[:uniqueId]`) from the `service` header, or
+    /// Java SOFARPC's `sofa_head_target_service`.
+    pub fn service_unique_name(&self) -> Option<&str> {
+        let headers = self.headers();
+        headers.get(HEADER_SERVICE).or_else(|| headers.get(HEADER_TARGET_SERVICE))
+    }
+
+    /// Segment `n` (0 interface, 1 version, 2 uniqueId) of the service unique name.
+    fn service_part(&self, n: usize) -> Option<&str> {
+        self.service_unique_name()?.splitn(3, ':').nth(n).filter(|s| !s.is_empty())
+    }
+}
+
+impl Frame for BoltFrame {
+    fn kind(&self) -> StreamKind {
+        // The codec and the builders only create frames whose type and cmdcode combine.
+        layout::kind_of(self.fixed.cmd_type, self.fixed.cmdcode).unwrap_or(StreamKind::Request)
+    }
+
+    fn request_id(&self) -> RequestId {
+        RequestId(self.fixed.request_id.into())
+    }
+
+    fn set_request_id(&mut self, id: RequestId) -> Result<(), EncodeError> {
+        let new = u32::try_from(id.0)
+            .map_err(|_| EncodeError::RequestIdOutOfRange { id: id.0, max: u32::MAX.into() })?;
+        let at = self.fixed.version.id_offset();
+        let slot = self
+            .head
+            .get_mut(at..at + 4)
+            .ok_or(EncodeError::Unencodable("frame head shorter than its fixed header"))?;
+        slot.copy_from_slice(&new.to_be_bytes());
+        self.fixed.request_id = new;
+        if self.crc.is_some() {
+            self.crc = Some(Self::compute_crc(&self.head, &self.content));
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Option<u32> {
+        self.status_code().map(u32::from)
+    }
+
+    /// The interface: the unique name up to its first `:`.
+    fn service(&self) -> Option<&str> {
+        self.service_part(0)
+    }
+
+    /// The `sofa_head_method_name` header.
+    fn method(&self) -> Option<&str> {
+        self.headers().get(HEADER_METHOD)
+    }
+
+    /// The version: the unique name's segment after the first `:`.
+    fn version(&self) -> Option<&str> {
+        self.service_part(1)
+    }
+
+    /// SOFARPC's uniqueId (its equivalent of a group): the unique name's third segment.
+    fn group(&self) -> Option<&str> {
+        self.service_part(2)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers().get(name)
+    }
+
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        for (k, v) in self.headers().iter_str() {
+            visit(k, v);
+        }
+    }
+
+    fn body(&self) -> &Bytes {
+        &self.content
+    }
+
+    fn wire_len(&self) -> usize {
+        self.head.len() + self.content.len() + if self.crc.is_some() { layout::CRC_LEN } else { 0 }
+    }
+}
