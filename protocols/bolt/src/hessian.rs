@@ -8,9 +8,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// Class name of a SOFARPC response object.
 pub const SOFA_RESPONSE_CLASS: &str = "com.alipay.sofa.rpc.core.response.SofaResponse";
 
-/// Field names of `SofaResponse`, in the order sofa-bolt-node writes them.
-const SOFA_RESPONSE_FIELDS: [&str; 4] = ["isError", "errorMsg", "appResponse", "responseProps"];
-
 /// Longest string chunk, in UTF-16 code units.
 const MAX_CHUNK: usize = 0x8000;
 
@@ -118,15 +115,19 @@ pub fn write_object_start(dst: &mut BytesMut, def: i32) {
     write_int(dst, def);
 }
 
-/// A `SofaResponse { isError: true, errorMsg: message, appResponse: null, responseProps: null }`
-/// body, as a SOFARPC server writes for a failed call.
-pub fn sofa_error_response(message: &str) -> Bytes {
-    let mut dst = BytesMut::with_capacity(128 + message.len());
-    write_class_def(&mut dst, SOFA_RESPONSE_CLASS, &SOFA_RESPONSE_FIELDS);
+/// Class name of the exception SOFARPC servers send in a failed response's body.
+pub const RPC_SERVER_EXCEPTION_CLASS: &str = "com.alipay.remoting.rpc.exception.RpcServerException";
+
+/// The body of an error response: an `RpcServerException { detailMessage: message,
+/// stackTrace: null }`. SOFARPC clients read a failed response's body as an exception (its
+/// status is not shown to the caller): with these two fields sofa-rpc-node reports
+/// `com.alipay.remoting.rpc.exception.RpcServerException: <message>`, while a `SofaResponse`
+/// body would surface as `[object Object]` and a bare string breaks its decoder.
+pub fn rpc_server_exception(message: &str) -> Bytes {
+    let mut dst = BytesMut::with_capacity(96 + message.len());
+    write_class_def(&mut dst, RPC_SERVER_EXCEPTION_CLASS, &["detailMessage", "stackTrace"]);
     write_object_start(&mut dst, 0);
-    write_bool(&mut dst, true);
     write_string(&mut dst, message);
-    write_null(&mut dst);
     write_null(&mut dst);
     dst.freeze()
 }
@@ -199,18 +200,13 @@ mod tests {
     }
 
     #[test]
-    fn sofa_response_matches_sofa_bolt_node_layout() {
-        // The body of the response vector, with isError=false, errorMsg=null and a string
-        // appResponse; ours differs only in those values.
-        let body = sofa_error_response("boom");
-        let mut want = vec![b'O', 0xbe];
-        want.extend_from_slice(SOFA_RESPONSE_CLASS.as_bytes());
-        want.push(0x94);
-        for f in SOFA_RESPONSE_FIELDS {
-            want.push(f.len() as u8);
-            want.extend_from_slice(f.as_bytes());
-        }
-        want.extend_from_slice(&[b'o', 0x90, b'T', 4, b'b', b'o', b'o', b'm', b'N', b'N']);
-        assert_eq!(&body[..], &want[..]);
+    fn error_body_is_the_exception_sofa_rpc_node_reports_with_our_message() {
+        // Captured: the body that makes sofa-rpc-node 2.10.0 reject a call with
+        // "com.alipay.remoting.rpc.exception.RpcServerException: server thread pool busy".
+        let want = "4fc834636f6d2e616c697061792e72656d6f74696e672e7270632e657863657074696f6e2e\
+                    527063536572766572457863657074696f6e920d64657461696c4d6573736167650a73\
+                    7461636b54726163656f90177365727665722074687265616420706f6f6c20627573794e";
+        let want = xprotocol::testkit::hex(&want.replace(' ', ""));
+        assert_eq!(&rpc_server_exception("server thread pool busy")[..], &want[..]);
     }
 }

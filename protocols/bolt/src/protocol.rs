@@ -160,7 +160,7 @@ impl Protocol for Bolt {
                 let b = reply_to(request, layout::CMD_RESPONSE).status_code(status);
                 if request.codec() == CODEC_HESSIAN2 {
                     b.class_name(hessian::SOFA_RESPONSE_CLASS)
-                        .content(hessian::sofa_error_response(message))
+                        .content(hessian::rpc_server_exception(message))
                 } else {
                     b
                 }

@@ -3,7 +3,7 @@
 use xprotocol::{Failure, Frame, Protocol, RequestId, StreamKind};
 
 use super::{decode, encode, protocol_of, vector};
-use crate::hessian::{sofa_error_response, SOFA_RESPONSE_CLASS};
+use crate::hessian::{rpc_server_exception, SOFA_RESPONSE_CLASS};
 use crate::{Bolt, BoltFrame, BoltVersion, ResponseStatus, BOLT_V1};
 
 fn expected_status(failure: Failure) -> u16 {
@@ -19,7 +19,7 @@ fn expected_status(failure: Failure) -> u16 {
 }
 
 #[test]
-fn every_failure_gets_a_sofa_response_in_the_requests_framing() {
+fn every_failure_gets_an_exception_body_in_the_requests_framing() {
     for name in ["bolt-v1-request", "bolt-v2-request", "bolt-v2-crc-request"] {
         let p = protocol_of(name);
         let request = decode(p, &vector(name));
@@ -36,7 +36,7 @@ fn every_failure_gets_a_sofa_response_in_the_requests_framing() {
             assert_eq!(reply.crc().is_some(), request.crc().is_some(), "{ctx}");
             assert_eq!(reply.codec(), 1, "{ctx}");
             assert_eq!(reply.class_name(), Some(SOFA_RESPONSE_CLASS), "{ctx}");
-            assert_eq!(reply.body(), &sofa_error_response("no route to upstream"), "{ctx}");
+            assert_eq!(reply.body(), &rpc_server_exception("no route to upstream"), "{ctx}");
             // It decodes (CRC included) to the same frame.
             assert_eq!(decode(p, &encode(p, &reply)), reply, "{ctx}");
             let http = p.http_status(u32::from(expected_status(failure)));
@@ -75,6 +75,6 @@ fn long_messages_are_chunked() {
     let request = decode(&BOLT_V1, &vector("bolt-v1-request"));
     let message = "é".repeat(40_000);
     let reply = BOLT_V1.error_reply(&request, Failure::Internal, &message).unwrap();
-    assert_eq!(reply.body(), &sofa_error_response(&message));
+    assert_eq!(reply.body(), &rpc_server_exception(&message));
     assert!(reply.body().len() > 80_000);
 }
