@@ -17,6 +17,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
+use crate::registry::Detection;
 use crate::{
     Codec, DecodeError, DetectResult, Failure, Frame, Limits, Protocol, ProtocolSet, RequestId,
     StreamKind,
@@ -176,6 +177,35 @@ pub fn fuzz_decode<P: Protocol>(protocol: &P, data: &[u8]) {
                 );
             }
         }
+    }
+}
+
+/// A fuzz entry point for detection: detects `data` across every registered protocol at each
+/// prefix length up to 64 bytes, checking that a decided answer never changes (a match stays
+/// the same protocol; a refusal is never followed by a match), then decodes `data` with the
+/// protocol that matched. Panics only on a real bug.
+pub fn fuzz_detect(data: &[u8]) {
+    let set = ProtocolSet::all();
+    let limits = Limits { max_frame_bytes: 1 << 20, max_header_bytes: 64 << 10, max_nesting: 32 };
+    let mut decided: Option<&'static str> = None;
+    let mut refused = false;
+    for len in 0..=data.len().min(64) {
+        match set.detect(&data[..len]) {
+            Detection::Match(p) => {
+                assert!(!refused, "{:?} matched after every protocol refused", p.name());
+                if let Some(prev) = decided {
+                    assert_eq!(prev, p.name(), "detection changed its mind at {len} bytes");
+                }
+                decided = Some(p.name());
+            }
+            Detection::NoMatch => refused = true,
+            Detection::NeedMore => {
+                assert!(decided.is_none() && !refused, "back to need-more at {len} bytes")
+            }
+        }
+    }
+    if let Detection::Match(p) = set.detect_final(data) {
+        let _ = p.decode_all(data, limits);
     }
 }
 

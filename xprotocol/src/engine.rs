@@ -1,1 +1,0 @@
-//! The stream engine (client and server loops on tokio).

@@ -1,0 +1,553 @@
+//! The server connection loop: requests decoded in order, handled concurrently, answered in
+//! completion order.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tracing::{debug, warn};
+
+use super::framed::{ReadBuf, WriteBuf};
+use super::{EngineConfig, EngineError};
+use crate::{Failure, Frame, Protocol, RequestId, StreamKind};
+
+/// Handler results taken per loop turn before the batch is written.
+const REPLY_BATCH: usize = 128;
+
+/// A far deadline for timers that are not armed yet.
+const FAR: Duration = Duration::from_secs(86_400 * 365);
+
+/// Answers requests: what an SDK user writes to build a server.
+///
+/// Each request runs as its own tokio task, so calls on one connection proceed concurrently
+/// and their replies go out in completion order. The engine sets the reply's request id to
+/// the request's, so a handler need not. Heartbeats are answered by the engine and never reach
+/// the handler; one-way requests do, and any reply to them is discarded.
+///
+/// Returning `None` for a two-way request, or panicking, sends the caller the protocol's
+/// [`error_reply`](Protocol::error_reply) for [`Failure::Internal`]. A call still running when
+/// its connection ends (the drain timeout passed, the peer sent garbage, the socket failed) is
+/// cancelled: its future is dropped at its next await point.
+///
+/// Closures `Fn(P::Frame) -> impl Future<Output = Option<P::Frame>>` are handlers, and so is
+/// any type with an `async fn call`:
+///
+/// ```
+/// use xprotocol::engine::Handler;
+/// use xprotocol::Protocol;
+///
+/// struct Echo;
+///
+/// impl<P: Protocol> Handler<P> for Echo {
+///     async fn call(&self, request: P::Frame) -> Option<P::Frame> {
+///         Some(request) // a real handler builds a response frame
+///     }
+/// }
+/// ```
+pub trait Handler<P: Protocol>: Send + Sync + 'static {
+    /// Handles one request; `None` means "no reply" (see the trait's documentation).
+    fn call(&self, request: P::Frame) -> impl Future<Output = Option<P::Frame>> + Send;
+}
+
+impl<P, F, Fut> Handler<P> for F
+where
+    P: Protocol,
+    F: Fn(P::Frame) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<P::Frame>> + Send,
+{
+    fn call(&self, request: P::Frame) -> impl Future<Output = Option<P::Frame>> + Send {
+        self(request)
+    }
+}
+
+/// Serves one connection until the peer closes it, `shutdown` is cancelled, it idles past
+/// [`EngineConfig::idle_timeout`], or it fails.
+///
+/// Requests are read and dispatched in order and answered in completion order. Beyond
+/// [`EngineConfig::max_in_flight`] concurrent calls, a two-way request is answered at once
+/// with the protocol's error reply for [`Failure::Overloaded`] (a one-way one is dropped).
+/// While replies wait to be written beyond an internal high-water mark, reading pauses.
+///
+/// Shutdown is graceful: reading stops, calls in flight finish (handler tasks still running
+/// after [`EngineConfig::drain_timeout`] are aborted), their replies are flushed, and the write
+/// half is shut down. When the peer closes its write half, calls in flight are likewise
+/// finished (within the drain timeout) and answered before closing.
+///
+/// # Errors
+/// [`EngineError::Decode`] if the peer sent bytes that are not a frame (logged with
+/// `tracing::warn!`; the connection is closed without a reply, since there is no request to
+/// answer), [`EngineError::Io`] if the socket failed. Handler tasks still running are aborted.
+pub async fn serve_connection<P, H, IO>(
+    protocol: &'static P,
+    io: IO,
+    handler: Arc<H>,
+    config: EngineConfig,
+    shutdown: CancellationToken,
+) -> Result<(), EngineError>
+where
+    P: Protocol,
+    H: Handler<P>,
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (reader, writer) = tokio::io::split(io);
+    serve_halves(protocol, reader, writer, handler, config, shutdown).await
+}
+
+/// [`serve_connection`] over halves already split (lock-free for `TcpStream::into_split`).
+pub(crate) async fn serve_halves<P, H, R, W>(
+    protocol: &'static P,
+    reader: R,
+    writer: W,
+    handler: Arc<H>,
+    config: EngineConfig,
+    shutdown: CancellationToken,
+) -> Result<(), EngineError>
+where
+    P: Protocol,
+    H: Handler<P>,
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let now = Instant::now();
+    let idle_deadline = config.idle_timeout.map_or(now + FAR, |idle| now + idle);
+    let mut conn = ServerConn {
+        protocol,
+        codec: protocol.codec(config.limits),
+        handler,
+        reader,
+        writer,
+        rbuf: ReadBuf::default(),
+        wbuf: WriteBuf::default(),
+        calls: JoinSet::new(),
+        config,
+        last_active: now,
+        idle_timer: Box::pin(tokio::time::sleep_until(idle_deadline)),
+        draining: false,
+        drain_timer: Box::pin(tokio::time::sleep_until(now + FAR)),
+        shutdown: Box::pin(shutdown.cancelled_owned()),
+    };
+    conn.drive().await?;
+    let finish = conn.wbuf.finish(&mut conn.writer);
+    match tokio::time::timeout(config.drain_timeout, finish).await {
+        Ok(result) => result.map_err(EngineError::Io),
+        Err(_) => {
+            debug!("server connection: final flush timed out");
+            Ok(())
+        }
+    }
+}
+
+/// What a handler task hands back to its connection.
+struct Completed<F> {
+    id: RequestId,
+    two_way: bool,
+    /// The error reply for this request, built before the handler took it (the handler
+    /// consumes the request, and `Protocol::error_reply` needs it). `None` for one-way
+    /// requests or where the protocol has no error reply.
+    fallback: Option<F>,
+    /// The handler's result, or its panic message.
+    outcome: Result<Option<F>, String>,
+}
+
+struct ServerConn<P: Protocol, H, R, W> {
+    protocol: &'static P,
+    codec: P::Codec,
+    handler: Arc<H>,
+    reader: R,
+    writer: W,
+    rbuf: ReadBuf,
+    wbuf: WriteBuf,
+    calls: JoinSet<Completed<P::Frame>>,
+    config: EngineConfig,
+    last_active: Instant,
+    idle_timer: Pin<Box<Sleep>>,
+    draining: bool,
+    drain_timer: Pin<Box<Sleep>>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl<P, H, R, W> ServerConn<P, H, R, W>
+where
+    P: Protocol,
+    H: Handler<P>,
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    /// The loop; returns when the connection should be flushed and closed.
+    async fn drive(&mut self) -> Result<(), EngineError> {
+        loop {
+            if self.draining && self.calls.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                read = self.rbuf.read_from(&mut self.reader),
+                    if !self.draining && self.wbuf.has_room() =>
+                {
+                    match read? {
+                        // The peer will send no more: answer what is in flight, then close.
+                        0 => self.start_drain(),
+                        _ => self.on_read()?,
+                    }
+                }
+                Some(joined) = self.calls.join_next(), if !self.calls.is_empty() => {
+                    self.on_completed(joined);
+                    for _ in 1..REPLY_BATCH {
+                        match self.calls.try_join_next() {
+                            Some(joined) => self.on_completed(joined),
+                            None => break,
+                        }
+                    }
+                    self.last_active = Instant::now();
+                }
+                written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => written?,
+                () = &mut self.idle_timer, if self.idle_timer_armed() => {
+                    if self.idle_expired() {
+                        debug!("server connection idle; closing");
+                        return Ok(());
+                    }
+                }
+                () = &mut self.shutdown, if !self.draining => self.start_drain(),
+                () = &mut self.drain_timer, if self.draining => {
+                    warn!(in_flight = self.calls.len(), "drain timeout; aborting handler calls");
+                    self.calls.abort_all();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn on_read(&mut self) -> Result<(), EngineError> {
+        self.last_active = Instant::now();
+        loop {
+            let frame = match self.rbuf.decode(&mut self.codec) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let protocol = self.protocol.name();
+                    warn!(protocol, error = %e, "undecodable bytes; closing the connection");
+                    return Err(EngineError::Decode(e));
+                }
+            };
+            match frame.kind() {
+                StreamKind::Request | StreamKind::OneWayRequest => self.dispatch(frame),
+                StreamKind::HeartbeatRequest => {
+                    if let Some(reply) = self.protocol.heartbeat_reply(&frame) {
+                        self.write(&reply);
+                    }
+                }
+                StreamKind::HeartbeatResponse => {}
+                kind @ (StreamKind::Response | StreamKind::GoAway) => {
+                    debug!(?kind, id = %frame.request_id(), "frame sent to a server dropped");
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, request: P::Frame) {
+        let two_way = request.kind() == StreamKind::Request;
+        if self.calls.len() >= self.config.max_in_flight {
+            if !two_way {
+                debug!(id = %request.request_id(), "overloaded; one-way request dropped");
+            } else if let Some(reply) = self.protocol.error_reply(
+                &request,
+                Failure::Overloaded,
+                "too many requests in flight on this connection",
+            ) {
+                self.write(&reply);
+            }
+            return;
+        }
+        let id = request.request_id();
+        let protocol = self.protocol;
+        let handler = Arc::clone(&self.handler);
+        self.calls.spawn(async move {
+            let fallback = if two_way {
+                protocol.error_reply(&request, Failure::Internal, "the request handler failed")
+            } else {
+                None
+            };
+            let outcome = AssertUnwindSafe(handler.call(request))
+                .catch_unwind()
+                .await
+                .map_err(|payload| panic_message(payload.as_ref()));
+            Completed { id, two_way, fallback, outcome }
+        });
+    }
+
+    fn on_completed(&mut self, joined: Result<Completed<P::Frame>, JoinError>) {
+        let done = match joined {
+            Ok(done) => done,
+            // Panics are caught inside the task; this is an abort, which only happens as the
+            // connection ends.
+            Err(e) => return debug!(error = %e, "handler task ended without a result"),
+        };
+        let Completed { id, two_way, fallback, outcome } = done;
+        if !two_way {
+            if let Err(panic) = outcome {
+                warn!(%id, panic, "one-way request handler panicked");
+            }
+            return;
+        }
+        let reply = match outcome {
+            Ok(Some(mut reply)) => match reply.set_request_id(id) {
+                Ok(()) => Some(reply),
+                Err(e) => {
+                    warn!(%id, error = %e, "cannot give the reply its request id");
+                    fallback
+                }
+            },
+            Ok(None) => {
+                debug!(%id, "handler returned no reply; answering with an error");
+                fallback
+            }
+            Err(panic) => {
+                warn!(%id, panic, "request handler panicked; answering with an error");
+                fallback
+            }
+        };
+        match reply {
+            Some(reply) => self.write(&reply),
+            None => warn!(%id, "the protocol has no error reply; the caller gets none"),
+        }
+    }
+
+    /// Encodes a reply; one that cannot be encoded is logged and dropped (the caller will
+    /// time out), since the connection itself is still sound.
+    fn write(&mut self, reply: &P::Frame) {
+        if let Err(e) = self.wbuf.encode(&mut self.codec, reply) {
+            warn!(id = %reply.request_id(), error = %e, "reply could not be encoded; dropped");
+        }
+    }
+
+    /// Stops reading; the loop ends once calls in flight are answered or the drain timeout
+    /// passes.
+    fn start_drain(&mut self) {
+        self.draining = true;
+        self.drain_timer.as_mut().reset(Instant::now() + self.config.drain_timeout);
+    }
+
+    fn idle_timer_armed(&self) -> bool {
+        self.config.idle_timeout.is_some() && !self.draining
+    }
+
+    /// Whether the idle timeout has passed with nothing read and nothing in flight; if not,
+    /// re-arms the (lazy) timer.
+    fn idle_expired(&mut self) -> bool {
+        let Some(idle) = self.config.idle_timeout else { return false };
+        let now = Instant::now();
+        let until = self.last_active + idle;
+        if self.calls.is_empty() && until <= now {
+            return true;
+        }
+        let next = if self.calls.is_empty() { until } else { now + idle };
+        self.idle_timer.as_mut().reset(next);
+        false
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::future::join_all;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::engine::test_protocol::{connected, echo, RawPeer, Tiny, TinyFrame, TINY};
+    use crate::engine::{CallError, Client, Server};
+
+    fn config() -> EngineConfig {
+        EngineConfig { heartbeat_interval: None, ..EngineConfig::default() }
+    }
+
+    fn raw_server<H: Handler<Tiny>>(
+        handler: H,
+        config: EngineConfig,
+    ) -> (RawPeer, tokio::task::JoinHandle<Result<(), EngineError>>, CancellationToken) {
+        let (ours, peer) = RawPeer::pair();
+        let token = CancellationToken::new();
+        let serve = serve_connection(&TINY, ours, Arc::new(handler), config, token.clone());
+        (peer, tokio::spawn(serve), token)
+    }
+
+    /// Echoes after sleeping as many milliseconds as the body says; panics on "panic" and
+    /// declines on "none".
+    async fn picky(request: TinyFrame) -> Option<TinyFrame> {
+        match &request.body[..] {
+            b"panic" => panic!("handler bug"),
+            b"none" => None,
+            body => {
+                let ms = std::str::from_utf8(body).ok()?.parse().unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Some(echo(&request))
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn panic_and_none_get_error_replies_while_other_streams_carry_on() {
+        let (client, _server, _token) = connected(picky, config(), config());
+        let bodies = ["30", "panic", "10", "none", "20"];
+        let calls = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| client.call(TinyFrame::request(100 + i as u32, *body)));
+        let replies: Vec<_> = join_all(calls).await.into_iter().map(Result::unwrap).collect();
+        let internal = TinyFrame::status_of(Failure::Internal);
+        for (i, (reply, body)) in replies.iter().zip(bodies).enumerate() {
+            assert_eq!(reply.id, 100 + i as u32);
+            if body == "panic" || body == "none" {
+                assert_eq!(reply.status, internal, "{body}");
+            } else {
+                assert_eq!((reply.status, &reply.body[..]), (0, body.as_bytes()));
+            }
+        }
+        assert_eq!(client.call(TinyFrame::request(7, "0")).await.unwrap().body, "0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_beyond_max_in_flight_get_overloaded_replies() {
+        let server_config = EngineConfig { max_in_flight: 2, ..config() };
+        let (client, _server, _token) = connected(picky, config(), server_config);
+        let start = Instant::now();
+        let calls = (0..3).map(|i| client.call(TinyFrame::request(i, "1000")));
+        let replies: Vec<_> = join_all(calls).await.into_iter().map(Result::unwrap).collect();
+        let overloaded = TinyFrame::status_of(Failure::Overloaded);
+        assert_eq!(replies.iter().filter(|r| r.status == overloaded).count(), 1);
+        assert_eq!(replies.iter().filter(|r| r.status == 0).count(), 2);
+        assert_eq!(start.elapsed(), Duration::from_millis(1000));
+        // With the first two done, there is room again.
+        assert_eq!(client.call(TinyFrame::request(3, "0")).await.unwrap().status, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_are_answered_by_the_engine_not_the_handler() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let handler = move |request: TinyFrame| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            async move { Some(echo(&request)) }
+        };
+        let (mut peer, _server, _token) = raw_server(handler, config());
+        peer.send(&TinyFrame::new(StreamKind::HeartbeatRequest, 9, "")).await;
+        let reply = peer.recv().await.unwrap();
+        assert_eq!((reply.kind, reply.id), (StreamKind::HeartbeatResponse, 9));
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn oneway_reaches_the_handler_and_its_reply_is_discarded() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handler = move |request: TinyFrame| {
+            let _ = tx.send(request.clone());
+            async move { Some(echo(&request)) }
+        };
+        let (mut peer, _server, _token) = raw_server(handler, config());
+        peer.send(&TinyFrame::new(StreamKind::OneWayRequest, 1, "fire")).await;
+        let got = rx.recv().await.unwrap();
+        assert_eq!((got.kind, &got.body[..]), (StreamKind::OneWayRequest, &b"fire"[..]));
+        peer.send(&TinyFrame::request(2, "call")).await;
+        let reply = peer.recv().await.unwrap();
+        assert_eq!((reply.id, &reply.body[..]), (2, &b"call"[..]), "no reply to the one-way");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peer_half_close_answers_calls_in_flight_then_closes() {
+        let (mut peer, server, _token) = raw_server(picky, config());
+        peer.send(&TinyFrame::request(1, "100")).await;
+        peer.shutdown_write().await;
+        let reply = peer.recv().await.unwrap();
+        assert_eq!((reply.id, &reply.body[..]), (1, &b"100"[..]));
+        assert!(peer.recv().await.is_none());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_timeout_closes_only_an_idle_connection() {
+        let server_config = EngineConfig { idle_timeout: Some(Duration::from_secs(5)), ..config() };
+        let (client, server, _token) = connected(picky, config(), server_config);
+        let start = Instant::now();
+        // A call longer than the idle timeout keeps the connection open.
+        assert_eq!(client.call(TinyFrame::request(1, "8000")).await.unwrap().status, 0);
+        server.await.unwrap().unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(13), "closed 5 s after the reply");
+        client.closed().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_reading_and_lets_in_flight_calls_finish() {
+        let (client, server, token) = connected(picky, config(), config());
+        let caller = client.clone();
+        let call = tokio::spawn(async move { caller.call(TinyFrame::request(1, "1000")).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        token.cancel();
+        let reply = call.await.unwrap().unwrap();
+        assert_eq!((reply.id, reply.status), (1, 0));
+        server.await.unwrap().unwrap();
+        client.closed().await;
+        assert_eq!(client.call(TinyFrame::request(2, "0")).await, Err(CallError::Closed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_aborts_calls_after_the_drain_timeout() {
+        let server_config = EngineConfig { drain_timeout: Duration::from_secs(1), ..config() };
+        let (client, server, token) = connected(picky, config(), server_config);
+        let caller = client.clone();
+        let call = tokio::spawn(async move { caller.call(TinyFrame::request(1, "5000")).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let start = Instant::now();
+        token.cancel();
+        server.await.unwrap().unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(call.await.unwrap(), Err(CallError::Closed));
+    }
+
+    #[tokio::test]
+    async fn decode_error_closes_only_that_connection() {
+        let config = config();
+        let server = Server::bind(&TINY, "127.0.0.1:0", picky, config).await.unwrap().spawn();
+        let addr = server.local_addr();
+        let good = Client::connect(&TINY, addr, config).await.unwrap();
+        assert_eq!(good.call(TinyFrame::request(1, "0")).await.unwrap().body, "0");
+        let mut bad = tokio::net::TcpStream::connect(addr).await.unwrap();
+        bad.write_all(&[0x42; 32]).await.unwrap();
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), bad.read_to_end(&mut sink));
+        assert!(read.await.is_ok(), "the bad connection is closed");
+        assert!(sink.is_empty());
+        assert_eq!(good.call(TinyFrame::request(2, "5")).await.unwrap().body, "5");
+        tokio::time::timeout(Duration::from_secs(5), server.shutdown()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn server_shutdown_is_graceful() {
+        let config = config();
+        let server = Server::bind(&TINY, "127.0.0.1:0", picky, config).await.unwrap().spawn();
+        let client = Client::connect(&TINY, server.local_addr(), config).await.unwrap();
+        let caller = client.clone();
+        let call = tokio::spawn(async move { caller.call(TinyFrame::request(1, "200")).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::timeout(Duration::from_secs(5), server.shutdown()).await.unwrap();
+        assert_eq!(call.await.unwrap().unwrap().body, "200");
+        tokio::time::timeout(Duration::from_secs(5), client.closed()).await.unwrap();
+    }
+}
