@@ -6,6 +6,8 @@
 //! [`Protocol`], register it with [`register_protocol!`], and the SDK gives the rest:
 //!
 //! - [`registry`]: every linked protocol, found by name or detected from a byte prefix;
+//! - [`relay`]: the gateway data path (route, forward with retries, answer in the caller's
+//!   protocol), run per protocol through [`AnyProtocol::serve_relay`];
 //! - [`engine`]: a tokio client that keeps many requests in flight on one connection and a
 //!   server loop that answers out of order, with heartbeats and graceful close;
 //! - `testkit` (feature `testkit`): round-trip property tests, every-split streaming tests,
@@ -23,6 +25,7 @@ pub mod frame;
 pub mod limits;
 pub mod protocol;
 pub mod registry;
+pub mod relay;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -2,9 +2,16 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{EngineConfig, EngineError};
+use crate::relay::{BoxIo, RelayHandler, RelayPolicy};
 
 use crate::{Codec, DecodeError, DetectResult, Frame, Limits, RequestId};
 
@@ -82,8 +89,9 @@ impl fmt::Display for Failure {
 /// Implementors are usually unit structs (or small `const`-constructible structs) so that they
 /// can be registered as statics with [`register_protocol!`](crate::register_protocol).
 pub trait Protocol: Send + Sync + 'static {
-    /// The frame type.
-    type Frame: Frame;
+    /// The frame type. `Clone` so that a relay can retry a request on another upstream, and
+    /// `Sync` so that a request can be borrowed across the relay's awaits.
+    type Frame: Frame + Clone + Sync;
     /// The codec type; one per connection, since codecs may keep per-connection state.
     type Codec: Codec<Frame = Self::Frame>;
 
@@ -169,6 +177,18 @@ pub trait AnyProtocol: Send + Sync + 'static {
     fn decode_all(&self, bytes: &[u8], limits: Limits) -> Result<(usize, usize), DecodeError>;
     /// The concrete protocol, for downcasting.
     fn as_any(&self) -> &dyn Any;
+    /// Serves one downstream connection as a gateway: decodes requests, asks `policy` where
+    /// each goes, forwards them over pooled upstream connections and answers in this protocol
+    /// (see [`relay`](crate::relay)). Monomorphised per protocol, so the per-frame loop makes no
+    /// virtual calls; it ends when the connection closes or `shutdown` fires and in-flight
+    /// requests have drained.
+    fn serve_relay(
+        &'static self,
+        io: BoxIo,
+        policy: Arc<dyn RelayPolicy>,
+        config: EngineConfig,
+        shutdown: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<(), EngineError>> + Send>>;
 }
 
 impl<P: Protocol> AnyProtocol for P {
@@ -195,6 +215,16 @@ impl<P: Protocol> AnyProtocol for P {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+    fn serve_relay(
+        &'static self,
+        io: BoxIo,
+        policy: Arc<dyn RelayPolicy>,
+        config: EngineConfig,
+        shutdown: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<(), EngineError>> + Send>> {
+        let handler = Arc::new(RelayHandler::new(self, policy));
+        Box::pin(crate::engine::serve_connection(self, io, handler, config, shutdown))
     }
 }
 

@@ -237,7 +237,7 @@ mod tests {
         magic: &'static [u8],
     }
 
-    #[derive(Debug)]
+    #[derive(Clone, Debug)]
     struct MagicFrame(Bytes);
 
     impl Frame for MagicFrame {

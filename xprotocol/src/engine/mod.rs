@@ -45,7 +45,7 @@ mod framed;
 mod listener;
 mod server;
 #[cfg(test)]
-mod test_protocol;
+pub(crate) mod test_protocol;
 
 pub use client::Client;
 pub use config::EngineConfig;

@@ -1,0 +1,167 @@
+//! The gateway data path, generic over the protocol and driven by a policy.
+//!
+//! A gateway decides *where* requests go without knowing their protocol: routing, balancing,
+//! circuit breaking and metrics speak to `&dyn Frame`. Moving the bytes needs the concrete
+//! protocol type: decoding, id rewriting, pooled upstream connections. This module is that
+//! second half. [`AnyProtocol::serve_relay`](crate::AnyProtocol::serve_relay) runs it,
+//! monomorphised for each registered protocol by the blanket impl, so the per-frame loop has
+//! no virtual calls and a protocol crate added later needs no gateway change.
+//!
+//! For each request of a downstream connection the relay asks the [`RelayPolicy`] for a
+//! [`Decision`]: answer directly with an error reply in the caller's protocol, or forward to an
+//! [`Upstream`] with a deadline and a retry plan. Forwarding picks an endpoint, takes a pooled
+//! multiplexed connection to it (the engine's [`Client`](crate::engine::Client): a fresh request
+//! id per upstream connection, mapped back to the caller's), and answers the caller with the
+//! upstream's reply or, on failure, with the protocol's error reply for the failure class.
+//! Heartbeats are answered by the relay itself; one-way requests are forwarded without waiting.
+
+mod handler;
+mod pool;
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::{Failure, Frame};
+
+pub use handler::RelayHandler;
+pub use pool::{PoolSettings, UpstreamPool};
+
+/// A bidirectional byte stream the relay can serve (a TCP stream, a TLS stream, a stream with
+/// sniffed bytes put back in front).
+pub trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncIo for T {}
+
+/// A boxed [`AsyncIo`], as a listener hands connections to the relay.
+pub type BoxIo = Box<dyn AsyncIo>;
+
+/// The gateway's decisions, asked once per request (and told the outcome), for one downstream
+/// connection. Implementations must not block: they run on the connection's task.
+pub trait RelayPolicy: Send + Sync + 'static {
+    /// What to do with `request`.
+    fn route(&self, request: &dyn Frame) -> Decision;
+
+    /// Called once per finished two-way or one-way request, for metrics and logs.
+    fn finished(&self, record: &RequestRecord<'_>);
+}
+
+/// What the relay does with one request.
+pub enum Decision {
+    /// Forward it upstream.
+    Forward(ForwardPlan),
+    /// Answer at once with the protocol's error reply for `failure` (no route, a configured
+    /// direct response, …).
+    Reply {
+        /// The failure class whose status the reply carries.
+        failure: Failure,
+        /// The message carried where the protocol has room for one.
+        message: Arc<str>,
+        /// The route that decided this, if any, for metrics.
+        route: Option<Arc<str>>,
+    },
+}
+
+/// How to forward one request.
+#[derive(Clone)]
+pub struct ForwardPlan {
+    /// The route's name, for metrics.
+    pub route: Arc<str>,
+    /// Where to send it.
+    pub upstream: Arc<dyn Upstream>,
+    /// Deadline for the whole request, retries included.
+    pub timeout: Duration,
+    /// When to try again.
+    pub retry: RetryPlan,
+}
+
+/// When a forwarded request is tried again on a freshly picked endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct RetryPlan {
+    /// Tries after the first.
+    pub max_retries: u32,
+    /// Deadline of each try (`None`: the whole request's deadline).
+    pub per_try_timeout: Option<Duration>,
+    /// Retry when connecting to the endpoint fails.
+    pub on_connect_failure: bool,
+    /// Retry when the upstream connection closes or resets before the reply.
+    pub on_reset: bool,
+    /// Retry when a try exceeds its per-try deadline.
+    pub on_per_try_timeout: bool,
+    /// Retry when the reply carries one of these protocol statuses.
+    pub retriable_statuses: Arc<[u32]>,
+}
+
+/// A set of endpoints the relay forwards to: a cluster, or a subset of one.
+pub trait Upstream: Send + Sync + 'static {
+    /// The cluster's name, for metrics and messages.
+    fn name(&self) -> &str;
+
+    /// Picks an endpoint for one try, admitting the request past the cluster's limits.
+    ///
+    /// # Errors
+    /// [`Failure::NoHealthyUpstream`] when no endpoint is available, [`Failure::Overloaded`]
+    /// when a limit (a circuit breaker) refuses the request.
+    fn pick(&self) -> Result<Picked, Failure>;
+
+    /// How connections to this upstream are made and kept.
+    fn pool_settings(&self) -> &PoolSettings;
+}
+
+/// One endpoint picked for one try, and what it holds for the try's duration.
+pub struct Picked {
+    /// The endpoint.
+    pub endpoint: Arc<dyn Endpoint>,
+    /// Released when the try ends: active-request counts, circuit-breaker permits.
+    pub guard: Box<dyn Send>,
+}
+
+/// One upstream endpoint.
+pub trait Endpoint: Send + Sync + 'static {
+    /// Where it listens.
+    fn address(&self) -> SocketAddr;
+
+    /// The connection pool the relay keeps for this endpoint and `protocol`, created by `make`
+    /// on first use. Implementations store it (keyed by protocol name, since one endpoint may
+    /// be reached with several protocols) and hand the same pool back afterwards.
+    fn pool(
+        &self,
+        protocol: &'static str,
+        make: &mut dyn FnMut() -> Arc<dyn Any + Send + Sync>,
+    ) -> Arc<dyn Any + Send + Sync>;
+
+    /// Tells the endpoint how a try went (`true`: a reply arrived), for passive health.
+    fn report(&self, ok: bool);
+}
+
+/// What happened to one request, for [`RelayPolicy::finished`].
+#[derive(Debug)]
+pub struct RequestRecord<'a> {
+    /// The route that handled it, if one matched.
+    pub route: Option<&'a str>,
+    /// The cluster it was forwarded to, if any.
+    pub cluster: Option<&'a str>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From decode to reply (or to forwarding, for one-way requests).
+    pub latency: Duration,
+    /// Tries made (0 when answered without forwarding).
+    pub tries: u32,
+}
+
+/// How one request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The upstream replied, with this HTTP-like status of its reply.
+    Replied(u16),
+    /// A one-way request was forwarded.
+    Forwarded,
+    /// The relay answered with the error reply for this failure.
+    Failed(Failure),
+}
+
+#[cfg(test)]
+mod tests;

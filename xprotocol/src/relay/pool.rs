@@ -1,0 +1,144 @@
+//! Pooled upstream connections to one endpoint, for one protocol.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::engine::{CallError, Client, EngineConfig};
+use crate::{Failure, Limits, PoolMode, Protocol};
+
+/// How the relay connects to and keeps connections to an upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Time allowed for a TCP connect.
+    pub connect_timeout: Duration,
+    /// Connections kept per endpoint for multiplexed protocols (requests are spread over them).
+    pub connections: usize,
+    /// Connections kept per endpoint for ping-pong protocols (one request at a time each).
+    pub max_ping_pong_connections: usize,
+    /// Idle time before a heartbeat; `None` turns heartbeats off.
+    pub heartbeat_interval: Option<Duration>,
+    /// Unanswered heartbeats after which a connection is closed.
+    pub max_missed_heartbeats: u32,
+    /// Limits on frames read from upstream.
+    pub limits: Limits,
+    /// Requests in flight per upstream connection.
+    pub max_in_flight: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            connect_timeout: Duration::from_secs(1),
+            connections: 1,
+            max_ping_pong_connections: 16,
+            heartbeat_interval: Some(Duration::from_secs(15)),
+            max_missed_heartbeats: 3,
+            limits: Limits::DEFAULT,
+            max_in_flight: 10_000,
+        }
+    }
+}
+
+/// The connections of one endpoint for protocol `P`. Multiplexed protocols spread requests
+/// round-robin over a few long-lived connections; ping-pong protocols use each connection for
+/// one request at a time. Closed connections are replaced on next use.
+pub struct UpstreamPool<P: Protocol> {
+    protocol: &'static P,
+    address: SocketAddr,
+    settings: PoolSettings,
+    slots: Vec<Mutex<Option<Client<P>>>>,
+    next: AtomicUsize,
+}
+
+/// Why no connection could be had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The connect failed or timed out.
+    Failed(String),
+    /// Every ping-pong connection is busy.
+    Busy,
+}
+
+impl<P: Protocol> UpstreamPool<P> {
+    /// An empty pool; connections are made on first use.
+    pub fn new(protocol: &'static P, address: SocketAddr, settings: PoolSettings) -> Self {
+        let size = match protocol.pool_mode() {
+            PoolMode::Multiplexed => settings.connections,
+            PoolMode::PingPong => settings.max_ping_pong_connections,
+        };
+        let slots = (0..size.max(1)).map(|_| Mutex::new(None)).collect();
+        UpstreamPool { protocol, address, settings, slots, next: AtomicUsize::new(0) }
+    }
+
+    /// A connection to send one request on, connecting if the chosen slot has none (or a
+    /// closed one).
+    ///
+    /// # Errors
+    /// [`ConnectError::Failed`] when connecting fails or times out; [`ConnectError::Busy`]
+    /// when every ping-pong connection has a request in flight.
+    pub async fn get(&self) -> Result<Client<P>, ConnectError> {
+        let ping_pong = self.protocol.pool_mode() == PoolMode::PingPong;
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let slot = &self.slots[(start + i) % n];
+            let mut guard = slot.lock().await;
+            match guard.as_ref() {
+                Some(client) if client.is_open() => {
+                    if !ping_pong || client.in_flight() == 0 {
+                        return Ok(client.clone());
+                    }
+                    continue;
+                }
+                _ => {
+                    let client = self.connect().await?;
+                    *guard = Some(client.clone());
+                    return Ok(client);
+                }
+            }
+        }
+        Err(ConnectError::Busy)
+    }
+
+    async fn connect(&self) -> Result<Client<P>, ConnectError> {
+        let config = EngineConfig {
+            limits: self.settings.limits,
+            heartbeat_interval: self.settings.heartbeat_interval,
+            max_missed_heartbeats: self.settings.max_missed_heartbeats,
+            max_in_flight: match self.protocol.pool_mode() {
+                PoolMode::Multiplexed => self.settings.max_in_flight,
+                PoolMode::PingPong => 1,
+            },
+            ..EngineConfig::default()
+        };
+        let connect = Client::connect(self.protocol, self.address, config);
+        match tokio::time::timeout(self.settings.connect_timeout, connect).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(ConnectError::Failed(format!("connect to {}: {e}", self.address))),
+            Err(_) => Err(ConnectError::Failed(format!("connect to {} timed out", self.address))),
+        }
+    }
+
+    /// Connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| {
+                s.try_lock().map(|c| c.as_ref().is_some_and(Client::is_open)).unwrap_or(true)
+            })
+            .count()
+    }
+}
+
+/// The failure class a failed upstream call gives the caller.
+pub(crate) fn failure_of(error: &CallError) -> Failure {
+    match error {
+        CallError::Timeout => Failure::Timeout,
+        CallError::Overloaded => Failure::Overloaded,
+        CallError::Closed | CallError::Draining | CallError::Io { .. } => Failure::UpstreamReset,
+        _ => Failure::Internal,
+    }
+}

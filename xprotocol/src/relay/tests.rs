@@ -1,0 +1,223 @@
+//! The relay against real TCP backends served by the engine, with a small test policy.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::engine::test_protocol::{echo, TinyFrame, TINY};
+use crate::engine::{Client, EngineConfig, Server, ServerHandle};
+use crate::{AnyProtocol, StreamKind};
+
+struct TestEndpoint {
+    address: SocketAddr,
+    pools: Mutex<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
+    failures: AtomicUsize,
+}
+
+impl Endpoint for TestEndpoint {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+    fn pool(
+        &self,
+        protocol: &'static str,
+        make: &mut dyn FnMut() -> Arc<dyn Any + Send + Sync>,
+    ) -> Arc<dyn Any + Send + Sync> {
+        let mut pools = self.pools.lock().unwrap();
+        if let Some((_, pool)) = pools.iter().find(|(p, _)| *p == protocol) {
+            return Arc::clone(pool);
+        }
+        let pool = make();
+        pools.push((protocol, Arc::clone(&pool)));
+        pool
+    }
+    fn report(&self, ok: bool) {
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+struct TestUpstream {
+    endpoints: Vec<Arc<TestEndpoint>>,
+    next: AtomicUsize,
+    settings: PoolSettings,
+}
+
+impl Upstream for TestUpstream {
+    fn name(&self) -> &str {
+        "test-cluster"
+    }
+    fn pick(&self) -> Result<Picked, Failure> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let endpoint = self
+            .endpoints
+            .get(n % self.endpoints.len().max(1))
+            .ok_or(Failure::NoHealthyUpstream)?;
+        Ok(Picked { endpoint: Arc::clone(endpoint) as Arc<dyn Endpoint>, guard: Box::new(()) })
+    }
+    fn pool_settings(&self) -> &PoolSettings {
+        &self.settings
+    }
+}
+
+struct TestPolicy {
+    plan: ForwardPlan,
+    records: Mutex<Vec<(Outcome, u32)>>,
+}
+
+impl RelayPolicy for TestPolicy {
+    fn route(&self, request: &dyn Frame) -> Decision {
+        if request.body().starts_with(b"noroute") {
+            return Decision::Reply {
+                failure: Failure::NoRoute,
+                message: "no route".into(),
+                route: None,
+            };
+        }
+        Decision::Forward(self.plan.clone())
+    }
+    fn finished(&self, record: &RequestRecord<'_>) {
+        self.records.lock().unwrap().push((record.outcome, record.tries));
+    }
+}
+
+/// A backend: echoes, sleeps on "slow", answers status 9 on "status9".
+async fn backend() -> ServerHandle {
+    let config = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+    let handler = |request: TinyFrame| async move {
+        if request.body.starts_with(b"slow") {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let mut reply = echo(&request);
+        if request.body.starts_with(b"status9") {
+            reply.status = 9;
+        }
+        Some(reply)
+    };
+    Server::bind(&TINY, "127.0.0.1:0", handler, config).await.unwrap().spawn()
+}
+
+/// A port nothing listens on.
+async fn dead_address() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+fn policy(addresses: Vec<SocketAddr>, timeout: Duration, retry: RetryPlan) -> Arc<TestPolicy> {
+    let endpoints = addresses
+        .into_iter()
+        .map(|address| {
+            Arc::new(TestEndpoint {
+                address,
+                pools: Mutex::default(),
+                failures: AtomicUsize::new(0),
+            })
+        })
+        .collect();
+    let upstream = Arc::new(TestUpstream {
+        endpoints,
+        next: AtomicUsize::new(0),
+        settings: PoolSettings::default(),
+    });
+    let plan = ForwardPlan { route: "r".into(), upstream, timeout, retry };
+    Arc::new(TestPolicy { plan, records: Mutex::default() })
+}
+
+/// Serves one relay listener with `policy`; returns a client connected to it.
+async fn relay(policy: Arc<TestPolicy>) -> Client<crate::engine::test_protocol::Tiny> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let protocol: &'static dyn AnyProtocol = &TINY;
+            let config = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+            let policy = Arc::clone(&policy) as Arc<dyn RelayPolicy>;
+            tokio::spawn(protocol.serve_relay(
+                Box::new(stream),
+                policy,
+                config,
+                CancellationToken::new(),
+            ));
+        }
+    });
+    let config = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+    Client::connect(&TINY, address, config).await.unwrap()
+}
+
+fn within<F: std::future::Future>(f: F) -> tokio::time::Timeout<F> {
+    tokio::time::timeout(Duration::from_secs(10), f)
+}
+
+#[tokio::test]
+async fn forwards_and_answers_each_caller_under_its_own_id() {
+    let backend = backend().await;
+    let policy = policy(vec![backend.local_addr()], Duration::from_secs(5), RetryPlan::default());
+    let client = relay(Arc::clone(&policy)).await;
+    let calls = (0..50u32).map(|i| {
+        let client = client.clone();
+        async move { client.call(TinyFrame::request(i, format!("hello {i}"))).await.unwrap() }
+    });
+    let replies = within(futures_util::future::join_all(calls)).await.unwrap();
+    for (i, reply) in replies.iter().enumerate() {
+        assert_eq!((reply.kind, reply.id, reply.status), (StreamKind::Response, i as u32, 0));
+        assert_eq!(reply.body, format!("hello {i}"));
+    }
+    let records = policy.records.lock().unwrap();
+    assert_eq!(records.len(), 50);
+    assert!(records.iter().all(|r| *r == (Outcome::Replied(200), 1)));
+}
+
+#[tokio::test]
+async fn no_route_is_answered_in_the_callers_protocol() {
+    let policy = policy(vec![dead_address().await], Duration::from_secs(5), RetryPlan::default());
+    let client = relay(Arc::clone(&policy)).await;
+    let reply =
+        within(client.call(TinyFrame::request(5, "noroute please"))).await.unwrap().unwrap();
+    assert_eq!((reply.id, reply.status), (5, TinyFrame::status_of(Failure::NoRoute)));
+}
+
+#[tokio::test]
+async fn connect_failure_is_retried_on_the_next_endpoint() {
+    let backend = backend().await;
+    let retry = RetryPlan { max_retries: 1, on_connect_failure: true, ..RetryPlan::default() };
+    let dead = dead_address().await;
+    let policy = policy(vec![dead, backend.local_addr()], Duration::from_secs(5), retry);
+    let client = relay(Arc::clone(&policy)).await;
+    let reply = within(client.call(TinyFrame::request(1, "hi"))).await.unwrap().unwrap();
+    assert_eq!((reply.status, &reply.body[..]), (0, &b"hi"[..]));
+    assert_eq!(policy.records.lock().unwrap()[0], (Outcome::Replied(200), 2));
+    // Without retries the same failure is the caller's: no healthy upstream.
+    let policy2 = self::policy(vec![dead], Duration::from_secs(5), RetryPlan::default());
+    let client = relay(policy2).await;
+    let reply = within(client.call(TinyFrame::request(2, "hi"))).await.unwrap().unwrap();
+    assert_eq!(reply.status, TinyFrame::status_of(Failure::NoHealthyUpstream));
+}
+
+#[tokio::test]
+async fn a_slow_upstream_gets_a_timeout_reply_and_other_streams_carry_on() {
+    let backend = backend().await;
+    let policy =
+        policy(vec![backend.local_addr()], Duration::from_millis(300), RetryPlan::default());
+    let client = relay(Arc::clone(&policy)).await;
+    let slow = client.call(TinyFrame::request(1, "slow"));
+    let fast = client.call(TinyFrame::request(2, "fast"));
+    let (slow, fast) = within(async { tokio::join!(slow, fast) }).await.unwrap();
+    assert_eq!(slow.unwrap().status, TinyFrame::status_of(Failure::Timeout));
+    assert_eq!(fast.unwrap().body, "fast");
+}
+
+#[tokio::test]
+async fn retriable_statuses_are_tried_again_then_returned() {
+    let backend = backend().await;
+    let retry =
+        RetryPlan { max_retries: 2, retriable_statuses: Arc::from([9u32]), ..RetryPlan::default() };
+    let policy = policy(vec![backend.local_addr()], Duration::from_secs(5), retry);
+    let client = relay(Arc::clone(&policy)).await;
+    let reply = within(client.call(TinyFrame::request(1, "status9"))).await.unwrap().unwrap();
+    assert_eq!(reply.status, 9, "the last try's reply goes back as it is");
+    assert_eq!(policy.records.lock().unwrap()[0].1, 3);
+}
