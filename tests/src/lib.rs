@@ -1,5 +1,7 @@
 //! Shared helpers for the cross-crate and interop tests in `tests/tests/`.
 
+pub mod peers;
+
 /// Links every protocol crate into the test binary, so that `inventory` registers each one
 /// and `ProtocolSet::all()` sees them all.
 pub fn link_all_protocols() {
