@@ -3,7 +3,7 @@
 
 // Referencing each protocol crate links it, so that `inventory` registers it.
 fn link_protocols() {
-    let _ = (&xprotocol_bolt::BOLT_V1, &echo_protocol::Echo);
+    let _ = (&xprotocol_bolt::BOLT_V1, &echo_protocol::Echo, &xprotocol_dubbo::Dubbo);
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

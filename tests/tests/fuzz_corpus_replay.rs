@@ -12,6 +12,11 @@ fn entry(target: &str) -> Option<fn(&[u8])> {
         "bolt_v2_decode" => |d| xprotocol::testkit::fuzz_decode(&xprotocol_bolt::BOLT_V2, d),
         "echo_decode" => |d| xprotocol::testkit::fuzz_decode(&echo_protocol::Echo, d),
         "registry_detect" => xprotocol::testkit::fuzz_detect,
+        "dubbo_decode" => |d| {
+            xprotocol_dubbo::fuzz_decode(d);
+            xprotocol::testkit::fuzz_decode(&xprotocol_dubbo::Dubbo, d);
+        },
+        "hessian2_skip" => xprotocol_dubbo::fuzz_hessian2_skip,
         _ => return None,
     };
     Some(f)

@@ -1,0 +1,221 @@
+//! `Dubbo`: the protocol as the framework sees it.
+
+use bytes::{Bytes, BytesMut};
+use xprotocol::{Codec, DetectResult, Failure, Frame, Limits, Protocol, RequestId, StreamKind};
+
+use crate::builder::RequestBuilder;
+use crate::codec::DubboCodec;
+use crate::frame::DubboFrame;
+use crate::header::{serialization, Header, FLAG_REQUEST, FLAG_TWO_WAY, MAGIC, SERIALIZATION_MASK};
+use crate::status::{self, Status};
+
+/// The Dubbo 2.x exchange protocol, registered as `"dubbo"`.
+///
+/// Detection decides from the first four bytes: the magic `da bb`, a flags byte whose
+/// serialization id Dubbo defines, and a status byte consistent with it (0 on a request; a
+/// defined status, and no two-way bit, on a response). Request ids are the full u64;
+/// connections are multiplexed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dubbo;
+
+xprotocol::register_protocol!(Dubbo);
+
+impl Protocol for Dubbo {
+    type Frame = DubboFrame;
+    type Codec = DubboCodec;
+
+    fn name(&self) -> &'static str {
+        "dubbo"
+    }
+
+    fn detect(&self, prefix: &[u8]) -> DetectResult {
+        let magic = DetectResult::fixed_prefix(prefix, &MAGIC);
+        if magic != DetectResult::Match {
+            return magic;
+        }
+        let Some(&flags) = prefix.get(2) else {
+            return DetectResult::NeedMore;
+        };
+        let request = flags & FLAG_REQUEST != 0;
+        if !serialization::is_known(flags & SERIALIZATION_MASK)
+            || (!request && flags & FLAG_TWO_WAY != 0)
+        {
+            return DetectResult::NoMatch;
+        }
+        let Some(&status) = prefix.get(3) else {
+            return DetectResult::NeedMore;
+        };
+        let consistent = if request { status == 0 } else { Status::from_code(status).is_some() };
+        if consistent {
+            DetectResult::Match
+        } else {
+            DetectResult::NoMatch
+        }
+    }
+
+    fn codec(&self, limits: Limits) -> DubboCodec {
+        DubboCodec::new(limits)
+    }
+
+    fn max_request_id(&self) -> u64 {
+        u64::MAX
+    }
+
+    fn heartbeat_request(&self, id: RequestId) -> Option<DubboFrame> {
+        Some(DubboFrame::heartbeat_request(id.0))
+    }
+
+    fn heartbeat_reply(&self, request: &DubboFrame) -> Option<DubboFrame> {
+        (request.kind() == StreamKind::HeartbeatRequest)
+            .then(|| DubboFrame::heartbeat_response(request))
+    }
+
+    /// A response with the request's id, the status [`Status::for_failure`] picks and the
+    /// message as a hessian2 string. `None` for requests that expect no reply.
+    fn error_reply(
+        &self,
+        request: &DubboFrame,
+        failure: Failure,
+        message: &str,
+    ) -> Option<DubboFrame> {
+        if !request.is_request() || !request.is_two_way() {
+            return None;
+        }
+        let id = request.request_id().0;
+        Some(DubboFrame::error_response(id, Status::for_failure(failure), message))
+    }
+
+    fn http_status(&self, status: u32) -> u16 {
+        status::http_status(status)
+    }
+
+    fn samples(&self) -> Vec<Bytes> {
+        let mut frames = Vec::new();
+        let args = b"\x05world\xba";
+        let attachments = [("path", "com.example.DemoService"), ("group", "g1")];
+        let request = RequestBuilder {
+            id: 1,
+            version: "1.0.0",
+            parameter_types: "Ljava/lang/String;I",
+            arguments: args,
+            attachments: &attachments,
+            ..RequestBuilder::new("com.example.DemoService", "sayHello")
+        };
+        frames.extend(request.build().ok());
+        frames.extend(RequestBuilder { two_way: false, id: 2, ..request }.build().ok());
+        frames.push(DubboFrame::heartbeat_request(3));
+        let json = Header {
+            flags: FLAG_REQUEST | FLAG_TWO_WAY | serialization::FASTJSON,
+            status: 0,
+            id: 4,
+            body_len: 0,
+        };
+        let body = Bytes::from_static(b"\"2.0.2\"\n\"com.example.DemoService\"\n");
+        frames.push(DubboFrame::trusted(json, body));
+        let mut codec = self.codec(Limits::DEFAULT);
+        frames
+            .iter()
+            .filter_map(|f| {
+                let mut buf = BytesMut::new();
+                codec.encode(f, &mut buf).ok().map(|()| buf.freeze())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xprotocol::ProtocolSet;
+
+    #[test]
+    fn detects_from_four_bytes() {
+        let d = |b: &[u8]| Protocol::detect(&Dubbo, b);
+        assert_eq!(d(&[]), DetectResult::NeedMore);
+        assert_eq!(d(&[0xda]), DetectResult::NeedMore);
+        assert_eq!(d(&[0xda, 0xbb]), DetectResult::NeedMore);
+        assert_eq!(d(&[0xda, 0xbb, 0xc2]), DetectResult::NeedMore);
+        assert_eq!(d(&[0xda, 0xbb, 0xc2, 0x00]), DetectResult::Match);
+        assert_eq!(d(&[0xda, 0xbb, 0xe2, 0x00]), DetectResult::Match, "heartbeat");
+        assert_eq!(d(&[0xda, 0xbb, 0x02, 20]), DetectResult::Match, "response");
+        assert_eq!(d(&[0xdb]), DetectResult::NoMatch);
+        assert_eq!(d(&[0xda, 0xbc]), DetectResult::NoMatch);
+        assert_eq!(d(&[0xda, 0xbb, 0xc0]), DetectResult::NoMatch, "serialization 0");
+        assert_eq!(d(&[0xda, 0xbb, 0xc5]), DetectResult::NoMatch, "serialization 5");
+        assert_eq!(d(&[0xda, 0xbb, 0x42]), DetectResult::NoMatch, "two-way response");
+        assert_eq!(d(&[0xda, 0xbb, 0xc2, 20]), DetectResult::NoMatch, "request with a status");
+        assert_eq!(d(&[0xda, 0xbb, 0x02, 21]), DetectResult::NoMatch, "undefined status");
+    }
+
+    #[test]
+    fn registered_samples_validate() {
+        let set = ProtocolSet::all();
+        let dubbo = set.get("dubbo").expect("registered");
+        assert_eq!(dubbo.samples().len(), 4);
+        let only = ProtocolSet::of(vec![&Dubbo]);
+        assert_eq!(only.validate(), Ok(()));
+        assert_eq!(
+            set.validate()
+                .map_err(|e| e.into_iter().filter(|e| format!("{e}").contains("dubbo")).count()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn error_replies_carry_id_status_and_message() {
+        let request = Protocol::samples(&Dubbo).into_iter().next().unwrap();
+        let mut codec = Dubbo.codec(Limits::DEFAULT);
+        let request = codec.decode(&mut BytesMut::from(&request[..])).unwrap().unwrap();
+        let want = [
+            (Failure::NoRoute, 60),
+            (Failure::NoHealthyUpstream, 100),
+            (Failure::Timeout, 31),
+            (Failure::Overloaded, 100),
+            (Failure::BadRequest, 40),
+            (Failure::UpstreamReset, 80),
+            (Failure::Internal, 80),
+        ];
+        for (failure, status) in want {
+            let reply = Dubbo.error_reply(&request, failure, "it failed").unwrap();
+            assert_eq!(reply.status(), Some(status), "{failure:?}");
+            assert_eq!(reply.request_id(), request.request_id());
+            assert_eq!(&reply.body()[..], b"\x09it failed");
+            assert_eq!(reply.serialization(), 2);
+        }
+        let one_way =
+            codec.decode(&mut BytesMut::from(&Protocol::samples(&Dubbo)[1][..])).unwrap().unwrap();
+        assert_eq!(one_way.kind(), StreamKind::OneWayRequest);
+        assert!(Dubbo.error_reply(&one_way, Failure::Timeout, "x").is_none());
+        assert_eq!(Dubbo.max_request_id(), u64::MAX);
+        assert_eq!(Protocol::pool_mode(&Dubbo), xprotocol::PoolMode::Multiplexed);
+    }
+
+    #[test]
+    fn passes_the_testkit() {
+        xprotocol::testkit::check_protocol(&Dubbo, crate::arbitrary::frame());
+    }
+
+    #[test]
+    fn builder_requests_pass_the_testkit() {
+        xprotocol::testkit::check_protocol_with(
+            &Dubbo,
+            crate::arbitrary::built_request(),
+            proptest::test_runner::Config { cases: 64, ..Default::default() },
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skipper_consumes_exactly_what_the_writer_wrote(
+            values in proptest::collection::vec(crate::arbitrary::value(), 1..6)
+        ) {
+            let bytes = crate::arbitrary::encode_values(&values);
+            let limits = Limits { max_nesting: 1024, ..Limits::DEFAULT };
+            proptest::prop_assert_eq!(crate::hessian2::skip_all(&bytes, &limits), Ok(values.len()));
+            for cut in 0..bytes.len().min(300) {
+                // Never a panic; a cut inside the last value is an error or fewer values.
+                let _ = crate::hessian2::skip_all(&bytes[..cut], &limits);
+            }
+        }
+    }
+}
