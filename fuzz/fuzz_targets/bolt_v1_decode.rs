@@ -1,6 +1,6 @@
-//! Bolt v1: any bytes give need-more, frames or a typed error; decoded frames re-encode
-//! consistently and keep a rewritten id.
+//! Fuzz target `bolt_v1_decode`: its body is `xproxy_fuzz_entries::bolt_v1_decode`, shared with the stable
+//! corpus-replay test.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xprotocol::testkit::fuzz_decode(&xprotocol_bolt::BOLT_V1, data);
+    xproxy_fuzz_entries::bolt_v1_decode(data);
 });

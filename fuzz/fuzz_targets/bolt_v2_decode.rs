@@ -1,5 +1,6 @@
-//! Bolt v2 (with and without CRC): as the v1 target.
+//! Fuzz target `bolt_v2_decode`: its body is `xproxy_fuzz_entries::bolt_v2_decode`, shared with the stable
+//! corpus-replay test.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xprotocol::testkit::fuzz_decode(&xprotocol_bolt::BOLT_V2, data);
+    xproxy_fuzz_entries::bolt_v2_decode(data);
 });

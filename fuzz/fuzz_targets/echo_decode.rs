@@ -1,5 +1,6 @@
-//! The example private protocol, fuzzed with the SDK's ready-made entry point.
+//! Fuzz target `echo_decode`: its body is `xproxy_fuzz_entries::echo_decode`, shared with the stable
+//! corpus-replay test.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xprotocol::testkit::fuzz_decode(&echo_protocol::Echo, data);
+    xproxy_fuzz_entries::echo_decode(data);
 });

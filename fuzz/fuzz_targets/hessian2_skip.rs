@@ -1,6 +1,6 @@
-//! The hessian2 skipper on its own: any bytes give values or a typed error, never a panic,
-//! unbounded recursion or unbounded memory.
+//! Fuzz target `hessian2_skip`: its body is `xproxy_fuzz_entries::hessian2_skip`, shared with the stable
+//! corpus-replay test.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xprotocol_dubbo::fuzz_hessian2_skip(data);
+    xproxy_fuzz_entries::hessian2_skip(data);
 });

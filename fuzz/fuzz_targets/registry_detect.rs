@@ -1,12 +1,6 @@
-//! Detection across every registered protocol, then a decode with whichever matched.
+//! Fuzz target `registry_detect`: its body is `xproxy_fuzz_entries::registry_detect`, shared with the stable
+//! corpus-replay test.
 #![no_main]
-
-// Referencing each protocol crate links it, so that `inventory` registers it.
-fn link_protocols() {
-    let _ = (&xprotocol_bolt::BOLT_V1, &echo_protocol::Echo, &xprotocol_dubbo::Dubbo);
-}
-
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    link_protocols();
-    xprotocol::testkit::fuzz_detect(data);
+    xproxy_fuzz_entries::registry_detect(data);
 });

@@ -6,5 +6,5 @@ pub mod peers;
 /// and `ProtocolSet::all()` sees them all.
 pub fn link_all_protocols() {
     let _ = (&xprotocol_bolt::BOLT_V1, &xprotocol_bolt::BOLT_V2, &echo_protocol::Echo);
-    let _ = &xprotocol_dubbo::Dubbo;
+    let _ = (&xprotocol_dubbo::Dubbo, &xprotocol_tars::Tars);
 }

@@ -4,33 +4,17 @@
 
 use std::path::Path;
 
-/// Each fuzz target's entry point, by corpus folder name. A corpus folder missing here fails
-/// the test, so a new target cannot go unreplayed.
-fn entry(target: &str) -> Option<fn(&[u8])> {
-    let f: fn(&[u8]) = match target {
-        "bolt_v1_decode" => |d| xprotocol::testkit::fuzz_decode(&xprotocol_bolt::BOLT_V1, d),
-        "bolt_v2_decode" => |d| xprotocol::testkit::fuzz_decode(&xprotocol_bolt::BOLT_V2, d),
-        "echo_decode" => |d| xprotocol::testkit::fuzz_decode(&echo_protocol::Echo, d),
-        "registry_detect" => xprotocol::testkit::fuzz_detect,
-        "dubbo_decode" => |d| {
-            xprotocol_dubbo::fuzz_decode(d);
-            xprotocol::testkit::fuzz_decode(&xprotocol_dubbo::Dubbo, d);
-        },
-        "hessian2_skip" => xprotocol_dubbo::fuzz_hessian2_skip,
-        _ => return None,
-    };
-    Some(f)
-}
-
 #[test]
 fn every_committed_fuzz_input_replays_cleanly() {
-    xproxy_tests::link_all_protocols();
+    xproxy_fuzz_entries::link_protocols();
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let mut replayed = 0;
     for dir in std::fs::read_dir(&corpus).expect("fuzz/corpus exists") {
         let dir = dir.expect("readable corpus folder").path();
         let target = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        let run = entry(&target).unwrap_or_else(|| panic!("no replay entry for target {target}"));
+        // A corpus folder without a target fails here, so no target goes unreplayed.
+        let run = xproxy_fuzz_entries::entry(&target)
+            .unwrap_or_else(|| panic!("no fuzz entry for corpus folder {target}"));
         for file in std::fs::read_dir(&dir).expect("readable corpus folder") {
             let path = file.expect("readable corpus file").path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -41,5 +25,15 @@ fn every_committed_fuzz_input_replays_cleanly() {
             replayed += 1;
         }
     }
-    assert!(replayed >= 40, "only {replayed} corpus files replayed");
+    assert!(replayed >= 100, "only {replayed} corpus files replayed");
+}
+
+#[test]
+fn every_fuzz_target_has_a_corpus_and_a_cargo_fuzz_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("fuzz/Cargo.toml");
+    for (name, _) in xproxy_fuzz_entries::TARGETS {
+        assert!(root.join("corpus").join(name).is_dir(), "no corpus for {name}");
+        assert!(manifest.contains(&format!("name = \"{name}\"")), "no [[bin]] for {name}");
+    }
 }

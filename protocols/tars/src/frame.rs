@@ -1,0 +1,282 @@
+//! [`TarsFrame`]: one Tars packet, kept as its wire bytes plus the field positions.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use xprotocol::{DecodeError, EncodeError, Frame, Limits, RequestId, StreamKind};
+
+use crate::packet::{Layout, MapView, Shape, Span};
+use crate::tlv::{int_len, write_int};
+
+/// The widest request-id field a rewrite writes: a 1-byte head and an int32.
+const MAX_ID_FIELD: usize = 5;
+
+/// One Tars packet (RequestPacket or ResponsePacket, any iVersion), as decoded or built.
+///
+/// The frame keeps the packet's wire bytes (`Bytes`, a zero-copy slice of the read buffer)
+/// and the positions of its fields, recorded once at decode; accessors slice those bytes and
+/// allocate nothing. The body ([`Frame::body`]) is the `sBuffer` payload, the encoded call
+/// arguments or results, as a zero-copy slice of the same buffer.
+///
+/// # Request-id rewrite: what is and is not copied
+///
+/// The Tars request id is a variable-width TLV integer (`40 02` for 2, `41 01 2c` for 300,
+/// up to five bytes), so a new id may not fit the old field. [`set_request_id`] therefore
+/// never touches the original bytes: it stores the new id field (at most 5 bytes) inline in
+/// the frame. [`Codec::encode`](xprotocol::Codec::encode) then writes a new 4-byte length
+/// prefix, the original bytes between the prefix and the id field (iVersion, cPacketType and,
+/// for requests, iMessageType: a few bytes), the new id field, and the original bytes from
+/// the end of the old id field to the end of the packet: servant, function, `sBuffer`,
+/// context and status, never re-serialised. Copied at rewrite time: nothing; allocated:
+/// nothing. Setting the id back to the decoded value drops the override, and an unchanged
+/// frame is written as its original bytes in one copy.
+///
+/// [`set_request_id`]: Frame::set_request_id
+#[derive(Clone)]
+pub struct TarsFrame {
+    wire: Bytes,
+    body: Bytes,
+    layout: Layout,
+    /// The new id and its encoded field, when the id was rewritten.
+    id_patch: Option<IdPatch>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct IdPatch {
+    id: i32,
+    bytes: [u8; MAX_ID_FIELD],
+    len: u8,
+}
+
+impl IdPatch {
+    fn field(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+impl TarsFrame {
+    /// Parses a whole frame: `wire` holds the 4-byte length prefix and exactly the length it
+    /// declares (the codec guarantees it; [`TarsCodec`](crate::TarsCodec) is how to decode a
+    /// stream).
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming the field and offset.
+    pub fn parse(wire: Bytes, limits: &Limits) -> Result<TarsFrame, DecodeError> {
+        let declared = wire.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        if declared.map(|d| d as usize) != Some(wire.len()) {
+            return Err(DecodeError::malformed("length", 0, "does not match the frame's bytes"));
+        }
+        let layout = Layout::parse(&wire, limits)?;
+        let body = wire.slice(layout.buffer.range());
+        Ok(TarsFrame { wire, body, layout, id_patch: None })
+    }
+
+    /// The frame's original wire bytes, as decoded or built (before any id rewrite).
+    pub fn original_bytes(&self) -> &Bytes {
+        &self.wire
+    }
+
+    /// Writes the frame's current wire bytes (with a rewritten id, if any) to `dst`.
+    pub fn write_to(&self, dst: &mut BytesMut) {
+        dst.reserve(self.wire_len());
+        match &self.id_patch {
+            None => dst.extend_from_slice(&self.wire),
+            Some(patch) => {
+                let id = self.layout.id_field.range();
+                dst.put_u32(self.wire_len() as u32);
+                dst.extend_from_slice(self.wire.get(4..id.start).unwrap_or_default());
+                dst.extend_from_slice(patch.field());
+                dst.extend_from_slice(self.wire.get(id.end..).unwrap_or_default());
+            }
+        }
+    }
+
+    /// The struct the packet is encoded as. TUP replies (iVersion 2/3) use the RequestPacket
+    /// struct; [`kind`](Frame::kind) tells requests from replies.
+    pub fn shape(&self) -> Shape {
+        self.layout.shape
+    }
+
+    /// `iVersion`: 1 TARS, 2 TUP, 3 TUP with JSON-like simple attributes.
+    pub fn tars_version(&self) -> i16 {
+        self.layout.version
+    }
+
+    /// Whether this is a TUP packet (iVersion 2 or 3).
+    pub fn is_tup(&self) -> bool {
+        self.layout.version >= 2
+    }
+
+    /// `cPacketType`: 0 normal, 1 one-way.
+    pub fn packet_type(&self) -> i8 {
+        self.layout.packet_type
+    }
+
+    /// `iMessageType`: flag bits (0x01 hash, 0x02 grid, 0x04 dyed, 0x08 sample, 0x10 async,
+    /// 0x40 set routing…).
+    pub fn message_type(&self) -> i32 {
+        self.layout.message_type
+    }
+
+    /// `iRequestId` as the signed 32-bit value on the wire (the current one after a rewrite).
+    pub fn tars_request_id(&self) -> i32 {
+        self.id_patch.map_or(self.layout.request_id, |p| p.id)
+    }
+
+    fn slice(&self, span: Span) -> &[u8] {
+        self.wire.get(span.range()).unwrap_or_default()
+    }
+
+    /// `sServantName` as bytes (empty for a ResponsePacket).
+    pub fn servant_bytes(&self) -> &[u8] {
+        self.slice(self.layout.servant)
+    }
+
+    /// `sFuncName` as bytes (empty for a ResponsePacket).
+    pub fn function_bytes(&self) -> &[u8] {
+        self.slice(self.layout.function)
+    }
+
+    /// `sBuffer`, the encoded arguments or results (same as [`Frame::body`]).
+    pub fn buffer(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// `iTimeout` in milliseconds (0 for a ResponsePacket or when absent).
+    pub fn timeout_ms(&self) -> i32 {
+        self.layout.timeout
+    }
+
+    /// The return code of a reply: `iRet`, or a TUP reply's `STATUS_RESULT_CODE`. `None` for
+    /// requests. See [`crate::status`] for the codes.
+    pub fn ret(&self) -> Option<i32> {
+        (self.layout.kind == StreamKind::Response).then_some(self.layout.ret)
+    }
+
+    /// `sResultDesc` of a reply (a TUP reply's `STATUS_RESULT_DESC`), empty if absent.
+    pub fn result_desc(&self) -> &[u8] {
+        self.slice(self.layout.result_desc)
+    }
+
+    /// The value of `key` in the `context` map, if present and UTF-8.
+    pub fn context(&self, key: &str) -> Option<&str> {
+        map_get(&self.wire, self.layout.context, key)
+    }
+
+    /// The value of `key` in the `status` map, if present and UTF-8.
+    pub fn status_entry(&self, key: &str) -> Option<&str> {
+        map_get(&self.wire, self.layout.status, key)
+    }
+
+    /// Calls `visit` for every `context` entry in wire order (non-UTF-8 entries skipped).
+    pub fn for_each_context(&self, visit: &mut dyn FnMut(&str, &str)) {
+        map_each(&self.wire, self.layout.context, visit);
+    }
+
+    /// Calls `visit` for every `status` entry in wire order (non-UTF-8 entries skipped).
+    pub fn for_each_status(&self, visit: &mut dyn FnMut(&str, &str)) {
+        map_each(&self.wire, self.layout.status, visit);
+    }
+}
+
+fn map_get<'a>(wire: &'a [u8], span: Span, key: &str) -> Option<&'a str> {
+    MapView::new(wire, span).get(key.as_bytes()).and_then(|(v, _)| std::str::from_utf8(v).ok())
+}
+
+fn map_each(wire: &[u8], span: Span, visit: &mut dyn FnMut(&str, &str)) {
+    MapView::new(wire, span).for_each(|k, v, _| {
+        if let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) {
+            visit(k, v);
+        }
+        true
+    });
+}
+
+impl Frame for TarsFrame {
+    fn kind(&self) -> StreamKind {
+        self.layout.kind
+    }
+
+    /// The id as the `u32` bit pattern of the wire's `i32` (so a negative id a client chose
+    /// survives a round trip through the framework).
+    fn request_id(&self) -> RequestId {
+        RequestId(u64::from(self.tars_request_id() as u32))
+    }
+
+    /// Accepts `0..=u32::MAX`, written as the `i32` with that bit pattern (ids the framework
+    /// generates stay within [`max_request_id`](xprotocol::Protocol::max_request_id),
+    /// `i32::MAX`). See the type's documentation for what is copied.
+    fn set_request_id(&mut self, id: RequestId) -> Result<(), EncodeError> {
+        let raw = u32::try_from(id.0)
+            .map_err(|_| EncodeError::RequestIdOutOfRange { id: id.0, max: u64::from(u32::MAX) })?;
+        let new = raw as i32;
+        if new == self.layout.request_id {
+            self.id_patch = None;
+            return Ok(());
+        }
+        let mut bytes = [0u8; MAX_ID_FIELD];
+        let len = int_len(self.layout.id_tag, i64::from(new));
+        let mut out = &mut bytes[..];
+        write_int(&mut out, self.layout.id_tag, i64::from(new));
+        self.id_patch = Some(IdPatch { id: new, bytes, len: len as u8 });
+        Ok(())
+    }
+
+    /// The return code as the `u32` bit pattern of the `i32` (`-7` is `0xffff_fff9`);
+    /// [`Tars::http_status`](crate::Tars) reads it back as `i32`.
+    fn status(&self) -> Option<u32> {
+        self.ret().map(|r| r as u32)
+    }
+
+    /// `sServantName` (requests only).
+    fn service(&self) -> Option<&str> {
+        match self.layout.shape {
+            Shape::Request => std::str::from_utf8(self.servant_bytes()).ok(),
+            Shape::Response => None,
+        }
+    }
+
+    /// `sFuncName` (requests only).
+    fn method(&self) -> Option<&str> {
+        match self.layout.shape {
+            Shape::Request => std::str::from_utf8(self.function_bytes()).ok(),
+            Shape::Response => None,
+        }
+    }
+
+    /// Looks `name` up in the `context` map.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.context(name)
+    }
+
+    /// Visits the `context` map.
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        self.for_each_context(visit);
+    }
+
+    fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    fn wire_len(&self) -> usize {
+        match &self.id_patch {
+            None => self.wire.len(),
+            Some(p) => self.wire.len() - self.layout.id_field.len() + usize::from(p.len),
+        }
+    }
+}
+
+impl fmt::Debug for TarsFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TarsFrame")
+            .field("kind", &self.layout.kind)
+            .field("version", &self.layout.version)
+            .field("request_id", &self.tars_request_id())
+            .field("servant", &String::from_utf8_lossy(self.servant_bytes()))
+            .field("function", &String::from_utf8_lossy(self.function_bytes()))
+            .field("ret", &self.ret())
+            .field("body_len", &self.body.len())
+            .field("wire_len", &self.wire_len())
+            .finish()
+    }
+}
