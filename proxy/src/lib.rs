@@ -6,4 +6,11 @@
 //! the YAML schema and its validation; [`admin`] serves metrics and readiness.
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod listener;
+pub mod route;
+pub mod upstream;

@@ -1,1 +1,67 @@
-fn main() {}
+//! The `xproxy` command: `run`, `validate` and `demo`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use xproxy::cli::{Cli, Command, LogLevel};
+use xproxy::gateway::{known_protocols, Gateway};
+
+fn init_logging(level: LogLevel) {
+    // RUST_LOG, when set, overrides the command-line level.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("xproxy: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Validate(args) => xproxy::cli::run_validate(&args.config, &known_protocols()),
+        Command::Run(args) => {
+            init_logging(args.log_level);
+            let (config, warnings) =
+                match xproxy::config::load_validated(&args.config, &known_protocols()) {
+                    Ok(loaded) => loaded,
+                    Err(e) => {
+                        eprintln!("xproxy: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+            let file = args.config.display().to_string();
+            for warning in &warnings {
+                tracing::warn!("{}", warning.in_file(&file));
+            }
+            runtime.block_on(async {
+                match Gateway::start(&config).await {
+                    Ok(gateway) => {
+                        gateway.run_until_signal().await;
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("xproxy: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+        Command::Demo(args) => {
+            init_logging(LogLevel::Warn);
+            match runtime.block_on(xproxy::demo::run(args.requests, args.concurrency as usize)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("xproxy demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

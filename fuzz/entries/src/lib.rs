@@ -3,8 +3,11 @@
 //! through the same function, found by target name with [`entry`].
 #![warn(missing_docs)]
 
+/// A fuzz target's body.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (the cargo-fuzz binary and corpus folder) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("bolt_v1_decode", bolt_v1_decode),
     ("bolt_v2_decode", bolt_v2_decode),
     ("dubbo_decode", dubbo_decode),
@@ -16,7 +19,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The body of the target named `name`.
-pub fn entry(name: &str) -> Option<fn(&[u8])> {
+pub fn entry(name: &str) -> Option<Body> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 

@@ -89,7 +89,7 @@ mod tests {
         assert!(matches!(r, Err(DecodeError::Malformed { field: "parameter types", .. })));
         // An argument nested deeper than the limit.
         let mut body = b"\x01a\x01b\x01c\x01d\x12Ljava/lang/Object;".to_vec();
-        body.extend(std::iter::repeat(b'W').take(100_000));
+        body.extend(std::iter::repeat_n(b'W', 100_000));
         let r = decode(&request(&body), limits);
         assert!(matches!(r, Err(DecodeError::TooDeep { limit: 64, .. })), "{r:?}");
         // Attachments that are not a map.

@@ -343,7 +343,11 @@ pub struct CircuitBreakerConfig {
 
 impl Default for CircuitBreakerConfig {
     fn default() -> Self {
-        CircuitBreakerConfig { max_connections: 1024, max_pending_requests: 1024, max_requests: 10_000 }
+        CircuitBreakerConfig {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 10_000,
+        }
     }
 }
 

@@ -310,7 +310,7 @@ mod tests {
         let nested = |depth: usize| {
             let mut v = vec![b'W'; depth];
             v.push(b'N');
-            v.extend(std::iter::repeat(b'Z').take(depth));
+            v.extend(std::iter::repeat_n(b'Z', depth));
             v
         };
         assert!(Reader::new(&nested(8), &limits).skip_value().is_ok());

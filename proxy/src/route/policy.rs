@@ -1,0 +1,219 @@
+//! The gateway's [`RelayPolicy`]: route tables turned into ready-made forwarding plans.
+//!
+//! Everything a request needs is prepared once from configuration: each route's plan (its
+//! upstream per target, deadline, retry plan) and, per listener and protocol, a metrics handle
+//! per plan. Per request the policy matches the route table, clones a plan (reference-count
+//! increments) and, when the request ends, records into a handle found by index.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use xprotocol::relay::{Decision, ForwardPlan, RelayPolicy, RequestRecord, RetryPlan, Upstream};
+use xprotocol::{Failure, Frame};
+
+use super::{RetryCause, RetryPolicy, RouteAction, RouteTable, RouteTables, Target};
+use crate::admin::{Metrics, RequestMetrics};
+use crate::config::LimitsConfig;
+use crate::upstream::RelayUpstream;
+
+/// One forwarding target of one route, with its tag (index into the dispatch's plan list).
+struct TargetPlan {
+    subset: Arc<crate::upstream::Subset>,
+    cluster: Arc<crate::upstream::Cluster>,
+    plan: ForwardPlan,
+}
+
+enum PreparedAction {
+    Forward(Vec<TargetPlan>),
+    Direct { failure: Failure, message: Arc<str>, tag: usize },
+}
+
+struct PreparedRoute {
+    action: PreparedAction,
+}
+
+struct PreparedTable {
+    table: RouteTable,
+    routes: Vec<PreparedRoute>,
+}
+
+/// What one plan (tag) stands for, so metrics handles can be made per listener.
+#[derive(Clone, Debug)]
+struct TagLabels {
+    route: String,
+    cluster: String,
+}
+
+/// The prepared route tables of every protocol, shared by all listeners.
+pub struct Dispatch {
+    tables: HashMap<String, PreparedTable>,
+    labels: Vec<TagLabels>,
+}
+
+impl Dispatch {
+    /// Prepares `tables` (already built against the cluster set) for relaying.
+    pub fn new(tables: RouteTables, limits: &LimitsConfig) -> Dispatch {
+        let mut labels = Vec::new();
+        let mut prepared = HashMap::new();
+        for table in tables.into_tables() {
+            let routes = table
+                .routes()
+                .iter()
+                .map(|route| {
+                    let name: Arc<str> = Arc::from(route.name());
+                    let retry = route.retry().map(retry_plan).unwrap_or_default();
+                    let mut plan_for = |target: &Target| {
+                        let tag = labels.len();
+                        labels.push(TagLabels {
+                            route: route.name().to_owned(),
+                            cluster: target.cluster().name().to_owned(),
+                        });
+                        let upstream: Arc<dyn Upstream> = Arc::new(RelayUpstream::new(
+                            Arc::clone(target.cluster()),
+                            Arc::clone(target.subset()),
+                            limits,
+                        ));
+                        TargetPlan {
+                            subset: Arc::clone(target.subset()),
+                            cluster: Arc::clone(target.cluster()),
+                            plan: ForwardPlan {
+                                route: Arc::clone(&name),
+                                upstream,
+                                timeout: route.timeout(),
+                                retry: retry.clone(),
+                                tag,
+                            },
+                        }
+                    };
+                    let action = match route.action() {
+                        RouteAction::Cluster(target) => {
+                            PreparedAction::Forward(vec![plan_for(target)])
+                        }
+                        RouteAction::Weighted(weighted) => PreparedAction::Forward(
+                            weighted.targets().map(|(_, target)| plan_for(target)).collect(),
+                        ),
+                        RouteAction::Direct { failure, message } => {
+                            let tag = labels.len();
+                            labels.push(TagLabels {
+                                route: route.name().to_owned(),
+                                cluster: String::new(),
+                            });
+                            PreparedAction::Direct {
+                                failure: *failure,
+                                message: Arc::from(message.as_str()),
+                                tag,
+                            }
+                        }
+                    };
+                    PreparedRoute { action }
+                })
+                .collect();
+            prepared.insert(table.protocol().to_owned(), PreparedTable { table, routes });
+        }
+        Dispatch { tables: prepared, labels }
+    }
+
+    /// The policy for connections of `protocol` accepted by `listener`, with its metrics
+    /// handles resolved.
+    pub fn policy(
+        self: &Arc<Self>,
+        listener: &str,
+        protocol: &'static str,
+        metrics: &Metrics,
+    ) -> GatewayPolicy {
+        let handles = self
+            .labels
+            .iter()
+            .map(|l| metrics.requests(listener, protocol, &l.route, &l.cluster))
+            .collect();
+        GatewayPolicy {
+            dispatch: Arc::clone(self),
+            protocol,
+            handles,
+            unrouted: metrics.requests(listener, protocol, "", ""),
+        }
+    }
+}
+
+/// Converts a route's retry policy into the relay's flat plan.
+fn retry_plan(policy: &RetryPolicy) -> RetryPlan {
+    let on = |cause| policy.max_retries() > 0 && policy.should_retry(1, cause);
+    RetryPlan {
+        max_retries: policy.max_retries(),
+        per_try_timeout: policy.per_try_timeout(),
+        on_connect_failure: on(RetryCause::ConnectFailure),
+        on_reset: on(RetryCause::Reset),
+        on_per_try_timeout: on(RetryCause::PerTryTimeout),
+        retriable_statuses: policy
+            .retriable_statuses()
+            .iter()
+            .copied()
+            .filter(|s| on(RetryCause::Status(*s)))
+            .collect(),
+    }
+}
+
+/// The policy of one listener and protocol.
+pub struct GatewayPolicy {
+    dispatch: Arc<Dispatch>,
+    protocol: &'static str,
+    handles: Vec<RequestMetrics>,
+    unrouted: RequestMetrics,
+}
+
+/// Tag of decisions made without a route (no table, no match).
+const UNROUTED: usize = usize::MAX;
+
+impl RelayPolicy for GatewayPolicy {
+    fn route(&self, request: &dyn Frame) -> Decision {
+        let no_route = |why: &str| Decision::Reply {
+            failure: Failure::NoRoute,
+            message: Arc::from(why),
+            route: None,
+            tag: UNROUTED,
+        };
+        let Some(prepared) = self.dispatch.tables.get(self.protocol) else {
+            return no_route("no route table for this protocol");
+        };
+        let Some(index) = prepared.table.select_index(request) else {
+            return no_route("no route matches the request");
+        };
+        let Some(route) = prepared.routes.get(index) else {
+            return no_route("no route matches the request");
+        };
+        match &route.action {
+            PreparedAction::Direct { failure, message, tag } => Decision::Reply {
+                failure: *failure,
+                message: Arc::clone(message),
+                route: None,
+                tag: *tag,
+            },
+            PreparedAction::Forward(targets) => {
+                let chosen = match targets.as_slice() {
+                    [only] => only,
+                    many => {
+                        let picked = match prepared.table.routes().get(index).map(|r| r.action()) {
+                            Some(RouteAction::Weighted(w)) => w.pick(),
+                            Some(RouteAction::Cluster(t)) => t,
+                            _ => return no_route("no route matches the request"),
+                        };
+                        let same = |t: &&TargetPlan| {
+                            Arc::ptr_eq(&t.subset, picked.subset())
+                                && Arc::ptr_eq(&t.cluster, picked.cluster())
+                        };
+                        match many.iter().find(same).or(many.first()) {
+                            Some(t) => t,
+                            None => return no_route("the route has no cluster"),
+                        }
+                    }
+                };
+                Decision::Forward(chosen.plan.clone())
+            }
+        }
+    }
+
+    fn finished(&self, record: &RequestRecord<'_>) {
+        let handle = self.handles.get(record.tag).unwrap_or(&self.unrouted);
+        handle.record_tries(&record.outcome, record.latency, record.tries);
+    }
+}

@@ -1,0 +1,79 @@
+//! The bridge from clusters to the SDK relay: a route's target is an
+//! [`xprotocol::relay::Upstream`], an endpoint an [`xprotocol::relay::Endpoint`].
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use xprotocol::relay::{self, PoolSettings};
+use xprotocol::{Failure, Limits};
+
+use super::{Cluster, Endpoint, Subset};
+use crate::config::LimitsConfig;
+
+/// A route's view of a cluster: the cluster's limits and pooling, the route's subset of its
+/// endpoints.
+pub struct RelayUpstream {
+    cluster: Arc<Cluster>,
+    subset: Arc<Subset>,
+    settings: PoolSettings,
+}
+
+impl RelayUpstream {
+    /// The upstream for `subset` of `cluster`, with pooling from the cluster's configuration
+    /// and frame limits from the gateway's.
+    pub fn new(cluster: Arc<Cluster>, subset: Arc<Subset>, limits: &LimitsConfig) -> Self {
+        let c = cluster.config();
+        let heartbeat = (!c.heartbeat.interval.is_zero()).then_some(c.heartbeat.interval);
+        let settings = PoolSettings {
+            connect_timeout: c.connect_timeout,
+            connections: c.connections_per_endpoint.max(1),
+            max_ping_pong_connections: c.max_idle_per_endpoint.max(1),
+            heartbeat_interval: heartbeat,
+            max_missed_heartbeats: c.heartbeat.max_missed.max(1),
+            limits: Limits {
+                max_frame_bytes: limits.max_frame_bytes,
+                max_header_bytes: limits.max_header_bytes,
+                max_nesting: limits.max_nesting,
+            },
+            max_in_flight: c.circuit_breaker.max_requests.max(1),
+        };
+        RelayUpstream { cluster, subset, settings }
+    }
+}
+
+impl relay::Upstream for RelayUpstream {
+    fn name(&self) -> &str {
+        self.cluster.name()
+    }
+
+    fn pick(&self) -> Result<relay::Picked, Failure> {
+        let permit =
+            self.cluster.circuit_breaker().try_acquire_request().ok_or(Failure::Overloaded)?;
+        let endpoint = self.cluster.pick(&self.subset).ok_or(Failure::NoHealthyUpstream)?;
+        let active = endpoint.track();
+        Ok(relay::Picked { endpoint, guard: Box::new((permit, active)) })
+    }
+
+    fn pool_settings(&self) -> &PoolSettings {
+        &self.settings
+    }
+}
+
+impl relay::Endpoint for Endpoint {
+    fn address(&self) -> SocketAddr {
+        Endpoint::address(self)
+    }
+
+    fn pool(
+        &self,
+        protocol: &'static str,
+        make: &mut dyn FnMut() -> Arc<dyn Any + Send + Sync>,
+    ) -> Arc<dyn Any + Send + Sync> {
+        Endpoint::pool(self, protocol, make)
+    }
+
+    fn report(&self, ok: bool) {
+        self.report_outcome(ok);
+    }
+}
