@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use xprotocol::engine::{Client, EngineConfig, Server, ServerHandle};
-use xprotocol::{Frame, Protocol};
+use xprotocol::{EncodeError, Frame, Protocol};
 use xprotocol_bolt::{BoltFrame, BoltVersion, ResponseStatus, BOLT_V1, BOLT_V2};
 use xprotocol_dubbo::{Dubbo, DubboFrame, RequestBuilder, Status};
 use xprotocol_tars::{RequestPacket, ResponsePacket, Tars, TarsFrame};
@@ -180,7 +180,7 @@ async fn drive<P: Protocol>(
     gateway: SocketAddr,
     n: usize,
     concurrency: usize,
-    request: impl Fn(u32) -> P::Frame,
+    request: impl Fn(u32) -> Result<P::Frame, EncodeError>,
     check: impl Fn(&P::Frame, u32) -> bool,
 ) -> anyhow::Result<Row> {
     let config = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
@@ -193,8 +193,13 @@ async fn drive<P: Protocol>(
             let check = &check;
             async move {
                 let started = Instant::now();
-                let reply = client.call_with_timeout(frame, Duration::from_secs(5)).await;
-                let ok = reply.as_ref().is_ok_and(|r| check(r, i));
+                let ok = match frame {
+                    Ok(frame) => {
+                        let reply = client.call_with_timeout(frame, Duration::from_secs(5)).await;
+                        reply.as_ref().is_ok_and(|r| check(r, i))
+                    }
+                    Err(_) => false,
+                };
                 (ok, started.elapsed())
             }
         })
@@ -230,18 +235,14 @@ fn print_table(rows: &[Row]) {
     println!();
 }
 
-fn bolt_request(version: BoltVersion, service: &str, i: u32) -> BoltFrame {
+fn bolt_request(version: BoltVersion, service: &str, i: u32) -> Result<BoltFrame, EncodeError> {
     let builder = BoltFrame::request(version, i).timeout(3000).class_name(SOFA_REQUEST);
     let builder = if version == BoltVersion::V2 { builder.ver1(2).crc(true) } else { builder };
-    let built = builder
+    builder
         .header("service", &format!("{service}:1.0"))
         .header("sofa_head_method_name", "sayHello")
         .content(Bytes::from(format!("hello {i}")))
-        .build();
-    // The fields above always fit Bolt's length prefixes.
-    built.unwrap_or_else(|_| {
-        BoltFrame::request(version, i).build().unwrap_or_else(|_| unreachable!())
-    })
+        .build()
 }
 
 fn bolt_ok(reply: &BoltFrame, i: u32) -> bool {
@@ -258,7 +259,7 @@ async fn bolt_backend(request: BoltFrame) -> Option<BoltFrame> {
     builder.class_name(SOFA_RESPONSE).content(request.body().clone()).build().ok()
 }
 
-fn dubbo_request(service: &str, i: u32, word: &str) -> DubboFrame {
+fn dubbo_request(service: &str, i: u32, word: &str) -> Result<DubboFrame, EncodeError> {
     let mut args = bytes::BytesMut::new();
     xprotocol_dubbo::hessian2::Writer::new(&mut args).string(&format!("{word} {i}"));
     let attachments = [("path", service), ("interface", service), ("version", "1.0.0")];
@@ -270,7 +271,7 @@ fn dubbo_request(service: &str, i: u32, word: &str) -> DubboFrame {
         attachments: &attachments,
         ..RequestBuilder::new(service, "sayHello")
     };
-    builder.build().unwrap_or_else(|_| unreachable!("the demo's request is well formed"))
+    builder.build()
 }
 
 fn dubbo_ok(reply: &DubboFrame, i: u32) -> bool {
@@ -288,11 +289,11 @@ async fn dubbo_backend(request: DubboFrame) -> Option<DubboFrame> {
     DubboFrame::value_response(request.request_id().0, &argument).ok()
 }
 
-fn tars_request(servant: &str, i: u32, word: &str) -> TarsFrame {
+fn tars_request(servant: &str, i: u32, word: &str) -> Result<TarsFrame, EncodeError> {
     let buffer = format!("{word} {i}");
     let id = i32::try_from(i).unwrap_or(i32::MAX);
     let packet = RequestPacket::new(id, servant, "sayHello", buffer.as_bytes());
-    packet.to_frame().unwrap_or_else(|_| unreachable!("the demo's request is well formed"))
+    packet.to_frame()
 }
 
 fn tars_ok(reply: &TarsFrame, i: u32) -> bool {
@@ -301,8 +302,9 @@ fn tars_ok(reply: &TarsFrame, i: u32) -> bool {
 
 /// The status a Tars error reply carries for `failure` (iRet's bit pattern).
 fn tars_code(failure: xprotocol::Failure) -> u32 {
-    let request = tars_request(TARS_SERVANT, 1, "x");
-    Tars.error_reply(&request, failure, "").and_then(|r| r.status()).unwrap_or_default()
+    let request = tars_request(TARS_SERVANT, 1, "x").ok();
+    let reply = request.and_then(|r| Tars.error_reply(&r, failure, ""));
+    reply.and_then(|r| r.status()).unwrap_or_default()
 }
 
 async fn tars_backend(request: TarsFrame) -> Option<TarsFrame> {
@@ -360,5 +362,5 @@ fn demo_config(backends: &[(&str, &ServerHandle)]) -> Config {
 /// A cluster with every default a configuration file would get.
 fn default_cluster() -> ClusterConfig {
     let json = serde_json::json!({"name": "x", "endpoints": [{"address": "127.0.0.1:1"}]});
-    serde_json::from_value(json).unwrap_or_else(|e| unreachable!("a valid cluster: {e}"))
+    serde_json::from_value(json).expect("a cluster with only name and endpoints is valid")
 }
