@@ -36,8 +36,11 @@ fn golden_vectors_are_detected_as_their_own_protocol_only() {
             None => continue,
         };
         let bytes = vector(&name);
-        let claimers: Vec<_> =
-            all.iter().filter(|p| p.detect(&bytes) == DetectResult::Match).map(|p| p.name()).collect();
+        let claimers: Vec<_> = all
+            .iter()
+            .filter(|p| p.detect(&bytes) == DetectResult::Match)
+            .map(|p| p.name())
+            .collect();
         assert_eq!(claimers, vec![want], "{name}");
         assert!(matches!(all.detect(&bytes), Detection::Match(p) if p.name() == want), "{name}");
         checked += 1;
