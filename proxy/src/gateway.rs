@@ -93,6 +93,8 @@ impl Gateway {
             max_in_flight: limits.max_requests_per_connection,
             idle_timeout: Some(limits.idle_timeout),
             drain_timeout: limits.drain_timeout,
+            // A caller that disconnects cancels its upstream requests.
+            cancel_on_peer_close: true,
             ..EngineConfig::default()
         };
         let mut listeners = Vec::new();

@@ -43,6 +43,11 @@ pub struct EngineConfig {
     /// abandoned (client: failed with `Closed`; server: handler tasks aborted) and the
     /// connection is closed. Default 30 s.
     pub drain_timeout: Duration,
+    /// Server side: when the peer closes its end, abort the handler calls in flight instead of
+    /// finishing them (their replies could not be delivered). A gateway sets this so that a
+    /// caller who disconnects cancels its upstream requests; a plain server keeps the default,
+    /// `false`, which answers a peer that only half-closed.
+    pub cancel_on_peer_close: bool,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +60,7 @@ impl Default for EngineConfig {
             max_in_flight: 10_000,
             idle_timeout: None,
             drain_timeout: Duration::from_secs(30),
+            cancel_on_peer_close: false,
         }
     }
 }

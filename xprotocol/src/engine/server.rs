@@ -192,6 +192,11 @@ where
                     if !self.draining && self.wbuf.has_room() =>
                 {
                     match read? {
+                        0 if self.config.cancel_on_peer_close => {
+                            debug!(in_flight = self.calls.len(), "peer closed; cancelling its calls");
+                            self.calls.abort_all();
+                            return Ok(());
+                        }
                         // The peer will send no more: answer what is in flight, then close.
                         0 => self.start_drain(),
                         _ => self.on_read()?,
@@ -479,6 +484,31 @@ mod tests {
         assert_eq!((reply.id, &reply.body[..]), (1, &b"100"[..]));
         assert!(peer.recv().await.is_none());
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peer_close_cancels_calls_in_flight_when_configured() {
+        struct Finished(Arc<std::sync::atomic::AtomicBool>);
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&finished);
+        let handler = move |request: TinyFrame| {
+            let done = Finished(Arc::clone(&flag));
+            async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                done.0.store(true, std::sync::atomic::Ordering::SeqCst);
+                Some(echo(&request))
+            }
+        };
+        let cancelling = EngineConfig { cancel_on_peer_close: true, ..config() };
+        let (mut peer, server, _token) = raw_server(handler, cancelling);
+        peer.send(&TinyFrame::request(1, "slow")).await;
+        peer.shutdown_write().await;
+        let started = Instant::now();
+        server.await.unwrap().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "returned at once");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert!(!finished.load(std::sync::atomic::Ordering::SeqCst), "the call was aborted");
+        assert!(peer.recv().await.is_none(), "no reply after the peer closed");
     }
 
     #[tokio::test(start_paused = true)]
