@@ -127,6 +127,36 @@ pub trait Frame: Send + fmt::Debug + 'static {
         let _ = visit;
     }
 
+    /// Sets the protocol's own header `name` to `value`: the first entry with that key gets
+    /// the new value in place (later entries with the same key are dropped), or, when there is
+    /// none, a new entry is appended. Afterwards [`header`](Frame::header) gives `value`.
+    ///
+    /// Unlike a request-id rewrite this may allocate and copy the header section; everything
+    /// else (other headers, the body, the request id) stays byte for byte as it was, and the
+    /// frame's lengths and checksum are fixed up so that it still encodes to a valid frame.
+    /// The relay calls it only for routes that configure header edits.
+    ///
+    /// # Errors
+    /// [`EncodeError::Unencodable`] when the protocol (or this frame: a response, another
+    /// serialization) has no editable headers, which is the default;
+    /// [`EncodeError::TooLong`] when the edited header section would not fit its length field.
+    /// On error the frame is unchanged.
+    fn set_header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {
+        let _ = (name, value);
+        Err(EncodeError::Unencodable("this protocol has no editable headers"))
+    }
+
+    /// Removes every entry of the protocol's own header `name`; removing a header the frame
+    /// does not carry changes nothing. As with [`set_header`](Frame::set_header), everything
+    /// else stays byte for byte and lengths and checksum are fixed up.
+    ///
+    /// # Errors
+    /// As [`set_header`](Frame::set_header). On error the frame is unchanged.
+    fn remove_header(&mut self, name: &str) -> Result<(), EncodeError> {
+        let _ = name;
+        Err(EncodeError::Unencodable("this protocol has no editable headers"))
+    }
+
     /// The body (payload) of the frame: a zero-copy slice of the buffer it was decoded from.
     fn body(&self) -> &Bytes;
 

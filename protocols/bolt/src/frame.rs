@@ -3,8 +3,10 @@
 use bytes::{Bytes, BytesMut};
 use xprotocol::{EncodeError, Frame, RequestId, StreamKind};
 
+use crate::builder::CODEC_HESSIAN2;
 use crate::header_map::HeaderMap;
 use crate::layout::{self, BoltVersion, FixedHeader};
+use crate::sofa_request;
 use crate::status::ResponseStatus;
 
 /// Header that carries the service unique name (`interface:version[:uniqueId]`), as
@@ -109,7 +111,7 @@ impl BoltFrame {
         self.crc
     }
 
-    fn class_range(&self) -> (usize, usize) {
+    pub(crate) fn class_range(&self) -> (usize, usize) {
         let start = self.fixed.fixed_len();
         (start, start + usize::from(self.fixed.class_len))
     }
@@ -193,9 +195,16 @@ impl Frame for BoltFrame {
         self.service_part(0)
     }
 
-    /// The `sofa_head_method_name` header.
+    /// The `sofa_head_method_name` header (Java SOFARPC), or else, for a hessian2 request
+    /// whose class is `SofaRequest` (sofa-rpc-node sends the method in the content only), the
+    /// `methodName` field the content starts with: read on each call, bounded, borrowed from
+    /// the content, allocation-free; `None` if the content is not of that shape.
     fn method(&self) -> Option<&str> {
-        self.headers().get(HEADER_METHOD)
+        self.headers().get(HEADER_METHOD).or_else(|| {
+            let sofa_request = self.fixed.codec == CODEC_HESSIAN2
+                && self.class_name_bytes() == sofa_request::SOFA_REQUEST_CLASS.as_bytes();
+            sofa_request.then(|| sofa_request::method_name(&self.content)).flatten()
+        })
     }
 
     /// The version: the unique name's segment after the first `:`.
@@ -210,6 +219,18 @@ impl Frame for BoltFrame {
 
     fn header(&self, name: &str) -> Option<&str> {
         self.headers().get(name)
+    }
+
+    /// Sets an entry of the header map; see [`Frame::set_header`]. The head (fixed header,
+    /// class name, header block) is rewritten with the new header length and the CRC, if
+    /// any, recomputed; the content is not copied.
+    fn set_header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {
+        self.edit_header(name, Some(value))
+    }
+
+    /// Removes every entry `name` of the header map; see [`Frame::remove_header`].
+    fn remove_header(&mut self, name: &str) -> Result<(), EncodeError> {
+        self.edit_header(name, None)
     }
 
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {

@@ -4,7 +4,9 @@
 //! (`"boltv2"`, first byte 0x02, with the optional CRC32 trailer). Their codec,
 //! [`BoltCodec`], splits whole frames off the read buffer without copying or allocating;
 //! [`BoltFrame`] answers routing questions (service, version, method, headers) by scanning
-//! its own bytes, rewrites its request id in place (recomputing the CRC when there is one),
+//! its own bytes (the method falls back to the `methodName` of a hessian2 `SofaRequest`
+//! content, where sofa-rpc-node puts it), rewrites its request id in place (recomputing the
+//! CRC when there is one), edits its header map on request (a new head, the content kept),
 //! and is written back byte for byte.
 //!
 //! ```
@@ -46,10 +48,12 @@ pub mod arbitrary;
 mod builder;
 mod codec;
 mod frame;
+mod header_edit;
 pub mod header_map;
 pub mod hessian;
 pub mod layout;
 mod protocol;
+mod sofa_request;
 mod status;
 
 pub use builder::{BoltFrameBuilder, CODEC_HESSIAN2, CODEC_PROTOBUF, HEARTBEAT_TIMEOUT_MS};

@@ -205,6 +205,21 @@ impl Frame for DubboFrame {
         self.attachment(name)
     }
 
+    /// Sets attachment `name` of a hessian2 request; see [`Frame::set_header`]. The body is
+    /// copied once: the routing strings and arguments byte for byte, the attachments map
+    /// rebuilt. Other serializations, events and responses give
+    /// [`EncodeError::Unencodable`], as does replacing an attachment whose value is a list,
+    /// map or object.
+    fn set_header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {
+        self.edit_attachment(name, Some(value))
+    }
+
+    /// Removes every attachment `name` of a hessian2 request; see [`Frame::remove_header`]
+    /// and [`set_header`](Frame::set_header) for what is refused.
+    fn remove_header(&mut self, name: &str) -> Result<(), EncodeError> {
+        self.edit_attachment(name, None)
+    }
+
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
         for a in self.routing.attachments.iter() {
             if let (Some(k), Some(v)) = (a.key.text(&self.body), a.value.text(&self.body)) {

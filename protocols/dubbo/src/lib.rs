@@ -9,7 +9,7 @@
 //!
 //! - [`Dubbo`] is the [`Protocol`](xprotocol::Protocol), registered as `"dubbo"`;
 //! - [`DubboCodec`] the sans-IO codec, [`DubboFrame`] the frame (wire bytes kept, request id
-//!   patched in place);
+//!   patched in place, attachments of a hessian2 request editable as headers);
 //! - [`RequestBuilder`] and the [`DubboFrame`] constructors build requests, responses,
 //!   heartbeats and error replies;
 //! - [`Status`] the response statuses and their HTTP-like classes.
@@ -24,6 +24,7 @@
 //! nesting limit; references (`Q`) are checked but never followed.
 #![warn(missing_docs)]
 
+mod attachments;
 mod builder;
 mod codec;
 mod frame;

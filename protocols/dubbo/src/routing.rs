@@ -93,41 +93,7 @@ pub(crate) fn parse_request(
 ) -> Result<Routing, DecodeError> {
     let mut r = Reader::new(body, limits).with_base_offset(base);
     let mut routing = Routing::default();
-    let string = |r: &mut Reader<'_>| -> Result<Option<Span>, DecodeError> {
-        match r.read_string()? {
-            StrValue::Contiguous(range) => Ok(Span::utf8(body, range)),
-            StrValue::Null | StrValue::Chunked => Ok(None),
-        }
-    };
-    routing.dubbo_version = string(&mut r)?;
-    routing.service = string(&mut r)?;
-    routing.version = string(&mut r)?;
-    routing.method = string(&mut r)?;
-    let desc_at = r.position();
-    let params = match r.read_string()? {
-        StrValue::Null => 0,
-        StrValue::Chunked => {
-            return Err(DecodeError::malformed(
-                "parameter types",
-                base + desc_at,
-                "descriptor sent in chunks",
-            ))
-        }
-        StrValue::Contiguous(range) => {
-            let desc = body.get(range.clone()).unwrap_or_default();
-            routing.parameter_types = Span::utf8(body, range);
-            count_parameters(desc).ok_or_else(|| {
-                DecodeError::malformed("parameter types", base + desc_at, "invalid descriptor")
-            })?
-        }
-    };
-    let args_start = r.position();
-    let mut header_bytes = args_start;
-    limits.check_header(header_bytes as u64)?;
-    for _ in 0..params {
-        r.skip_value()?;
-    }
-    routing.arguments = Span::raw(args_start..r.position());
+    let mut header_bytes = read_through_arguments(&mut r, body, base, limits, &mut routing)?;
     if r.is_empty() {
         return Ok(routing);
     }
@@ -149,6 +115,53 @@ pub(crate) fn parse_request(
     header_bytes += r.position() - map_start;
     limits.check_header(header_bytes as u64)?;
     Ok(routing)
+}
+
+/// Reads the five routing strings and skips the arguments, leaving `r` at the attachments
+/// map (or the end of the body). Fills the prefix fields of `routing`, `arguments` included,
+/// and returns where the arguments start (the routing strings' size).
+pub(crate) fn read_through_arguments(
+    r: &mut Reader<'_>,
+    body: &[u8],
+    base: usize,
+    limits: &Limits,
+    routing: &mut Routing,
+) -> Result<usize, DecodeError> {
+    let string = |r: &mut Reader<'_>| -> Result<Option<Span>, DecodeError> {
+        match r.read_string()? {
+            StrValue::Contiguous(range) => Ok(Span::utf8(body, range)),
+            StrValue::Null | StrValue::Chunked => Ok(None),
+        }
+    };
+    routing.dubbo_version = string(r)?;
+    routing.service = string(r)?;
+    routing.version = string(r)?;
+    routing.method = string(r)?;
+    let desc_at = r.position();
+    let params = match r.read_string()? {
+        StrValue::Null => 0,
+        StrValue::Chunked => {
+            return Err(DecodeError::malformed(
+                "parameter types",
+                base + desc_at,
+                "descriptor sent in chunks",
+            ))
+        }
+        StrValue::Contiguous(range) => {
+            let desc = body.get(range.clone()).unwrap_or_default();
+            routing.parameter_types = Span::utf8(body, range);
+            count_parameters(desc).ok_or_else(|| {
+                DecodeError::malformed("parameter types", base + desc_at, "invalid descriptor")
+            })?
+        }
+    };
+    let args_start = r.position();
+    limits.check_header(args_start as u64)?;
+    for _ in 0..params {
+        r.skip_value()?;
+    }
+    routing.arguments = Span::raw(args_start..r.position());
+    Ok(args_start)
 }
 
 /// The number of parameters a JVM method descriptor lists (`Ljava/lang/String;I` → 2), or

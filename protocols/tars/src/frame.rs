@@ -5,6 +5,8 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use xprotocol::{DecodeError, EncodeError, Frame, Limits, RequestId, StreamKind};
 
+mod context_edit;
+
 use crate::packet::{Layout, MapView, Shape, Span};
 use crate::tlv::{int_len, write_int};
 
@@ -31,7 +33,18 @@ const MAX_ID_FIELD: usize = 5;
 /// nothing. Setting the id back to the decoded value drops the override, and an unchanged
 /// frame is written as its original bytes in one copy.
 ///
+/// # Context edits
+///
+/// [`set_header`] and [`remove_header`] edit the `context` map the same way: the new context
+/// field (head, count and entries, untouched entries in their order) is written to a small
+/// buffer kept beside the wire bytes, and encoding writes it in place of the old field (or,
+/// when the packet had none, before the first field with a higher tag). `sBuffer` and every
+/// other field are still written from the original bytes; only the context is re-encoded.
+/// An edit that gives back the original field drops the override.
+///
 /// [`set_request_id`]: Frame::set_request_id
+/// [`set_header`]: Frame::set_header
+/// [`remove_header`]: Frame::remove_header
 #[derive(Clone)]
 pub struct TarsFrame {
     wire: Bytes,
@@ -39,6 +52,17 @@ pub struct TarsFrame {
     layout: Layout,
     /// The new id and its encoded field, when the id was rewritten.
     id_patch: Option<IdPatch>,
+    /// The new context field, when the context was edited.
+    context_patch: Option<ContextPatch>,
+}
+
+/// An edited context field, written in place of `Layout::context_field`.
+#[derive(Clone, Debug)]
+struct ContextPatch {
+    /// The whole field: head, entry count, entries.
+    field: Bytes,
+    /// Where the map's value (count and entries) starts in `field`.
+    value_at: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -68,27 +92,37 @@ impl TarsFrame {
         }
         let layout = Layout::parse(&wire, limits)?;
         let body = wire.slice(layout.buffer.range());
-        Ok(TarsFrame { wire, body, layout, id_patch: None })
+        Ok(TarsFrame { wire, body, layout, id_patch: None, context_patch: None })
     }
 
-    /// The frame's original wire bytes, as decoded or built (before any id rewrite).
+    /// The frame's original wire bytes, as decoded or built (before any id rewrite or context
+    /// edit).
     pub fn original_bytes(&self) -> &Bytes {
         &self.wire
     }
 
-    /// Writes the frame's current wire bytes (with a rewritten id, if any) to `dst`.
+    /// Writes the frame's current wire bytes (with a rewritten id and an edited context, if
+    /// any) to `dst`.
     pub fn write_to(&self, dst: &mut BytesMut) {
         dst.reserve(self.wire_len());
-        match &self.id_patch {
-            None => dst.extend_from_slice(&self.wire),
-            Some(patch) => {
-                let id = self.layout.id_field.range();
-                dst.put_u32(self.wire_len() as u32);
-                dst.extend_from_slice(self.wire.get(4..id.start).unwrap_or_default());
-                dst.extend_from_slice(patch.field());
-                dst.extend_from_slice(self.wire.get(id.end..).unwrap_or_default());
-            }
+        if self.id_patch.is_none() && self.context_patch.is_none() {
+            dst.extend_from_slice(&self.wire);
+            return;
         }
+        let id = self.id_patch.as_ref().map(|p| (self.layout.id_field.range(), p.field()));
+        let context =
+            self.context_patch.as_ref().map(|p| (self.layout.context_field.range(), &p.field[..]));
+        // The two fields never overlap; write them in wire order.
+        let mut patches = [id, context];
+        patches.sort_by_key(|p| p.as_ref().map(|(range, _)| range.start));
+        dst.put_u32(self.wire_len() as u32);
+        let mut at = 4;
+        for (range, bytes) in patches.iter().flatten() {
+            dst.extend_from_slice(self.wire.get(at..range.start).unwrap_or_default());
+            dst.extend_from_slice(bytes);
+            at = range.end;
+        }
+        dst.extend_from_slice(self.wire.get(at..).unwrap_or_default());
     }
 
     /// The struct the packet is encoded as. TUP replies (iVersion 2/3) use the RequestPacket
@@ -158,9 +192,19 @@ impl TarsFrame {
         self.slice(self.layout.result_desc)
     }
 
+    /// The `context` map as it is now (edited, or as decoded).
+    fn context_view(&self) -> MapView<'_> {
+        match &self.context_patch {
+            Some(p) => {
+                MapView::new(&p.field, Span { start: p.value_at, end: p.field.len() as u32 })
+            }
+            None => MapView::new(&self.wire, self.layout.context),
+        }
+    }
+
     /// The value of `key` in the `context` map, if present and UTF-8.
     pub fn context(&self, key: &str) -> Option<&str> {
-        map_get(&self.wire, self.layout.context, key)
+        self.context_view().get(key.as_bytes()).and_then(|(v, _)| std::str::from_utf8(v).ok())
     }
 
     /// The value of `key` in the `status` map, if present and UTF-8.
@@ -170,12 +214,12 @@ impl TarsFrame {
 
     /// Calls `visit` for every `context` entry in wire order (non-UTF-8 entries skipped).
     pub fn for_each_context(&self, visit: &mut dyn FnMut(&str, &str)) {
-        map_each(&self.wire, self.layout.context, visit);
+        map_each(self.context_view(), visit);
     }
 
     /// Calls `visit` for every `status` entry in wire order (non-UTF-8 entries skipped).
     pub fn for_each_status(&self, visit: &mut dyn FnMut(&str, &str)) {
-        map_each(&self.wire, self.layout.status, visit);
+        map_each(MapView::new(&self.wire, self.layout.status), visit);
     }
 }
 
@@ -183,8 +227,8 @@ fn map_get<'a>(wire: &'a [u8], span: Span, key: &str) -> Option<&'a str> {
     MapView::new(wire, span).get(key.as_bytes()).and_then(|(v, _)| std::str::from_utf8(v).ok())
 }
 
-fn map_each(wire: &[u8], span: Span, visit: &mut dyn FnMut(&str, &str)) {
-    MapView::new(wire, span).for_each(|k, v, _| {
+fn map_each(map: MapView<'_>, visit: &mut dyn FnMut(&str, &str)) {
+    map.for_each(|k, v, _| {
         if let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) {
             visit(k, v);
         }
@@ -254,15 +298,30 @@ impl Frame for TarsFrame {
         self.for_each_context(visit);
     }
 
+    /// Sets `name` in the `context` map; see [`Frame::set_header`] and the type's
+    /// documentation for what is copied (the context field only).
+    fn set_header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {
+        self.edit_context(name, Some(value))
+    }
+
+    /// Removes every entry `name` of the `context` map; see [`Frame::remove_header`].
+    fn remove_header(&mut self, name: &str) -> Result<(), EncodeError> {
+        self.edit_context(name, None)
+    }
+
     fn body(&self) -> &Bytes {
         &self.body
     }
 
     fn wire_len(&self) -> usize {
-        match &self.id_patch {
-            None => self.wire.len(),
-            Some(p) => self.wire.len() - self.layout.id_field.len() + usize::from(p.len),
+        let mut len = self.wire.len();
+        if let Some(p) = &self.id_patch {
+            len = len - self.layout.id_field.len() + usize::from(p.len);
         }
+        if let Some(p) = &self.context_patch {
+            len = len - self.layout.context_field.len() + p.field.len();
+        }
+        len
     }
 }
 

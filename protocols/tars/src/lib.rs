@@ -9,8 +9,8 @@
 //!   and a small writer;
 //! - [`TarsFrame`]: the packet as its wire bytes plus field positions, with accessors for
 //!   every field, routing on servant ([`service`](xprotocol::Frame::service)) and function
-//!   ([`method`](xprotocol::Frame::method)), the `context` map as headers, and a request-id
-//!   rewrite that never re-encodes the body;
+//!   ([`method`](xprotocol::Frame::method)), the `context` map as (editable) headers, and a
+//!   request-id rewrite that never re-encodes the body;
 //! - [`TarsCodec`], [`RequestPacket`] / [`ResponsePacket`] builders, [`status`] codes and
 //!   their HTTP classes, and the [`Tars`] protocol registered as `"tars"`.
 //!

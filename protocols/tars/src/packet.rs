@@ -77,12 +77,18 @@ pub(crate) struct Layout {
     pub result_desc: Span,
     /// Value bytes (count and entries) of the context map, empty if absent.
     pub context: Span,
+    /// The whole context field (head included) if present; else an empty span where a
+    /// context field goes: before the first field with a higher tag, or at the end.
+    pub context_field: Span,
     /// Value bytes of the status map, empty if absent.
     pub status: Span,
 }
 
 /// Highest tag either packet struct defines.
 const MAX_TAG: usize = 10;
+
+/// Tag of the `context` map in both packet structs.
+pub(crate) const CONTEXT_TAG: u8 = 9;
 
 impl Layout {
     /// Parses a whole frame (`wire` starts with the 4-byte length prefix and holds exactly
@@ -97,8 +103,12 @@ impl Layout {
         let body = wire.get(4..).unwrap_or_default();
         let mut reader = TlvReader::with_base(body, 4);
         let mut fields: [Option<Field>; MAX_TAG + 1] = [None; MAX_TAG + 1];
+        let mut after_context = None;
         while !reader.is_empty() {
             let head = reader.read_head().map_err(|e| e.into_decode("packet field"))?;
+            if head.tag > CONTEXT_TAG && after_context.is_none() {
+                after_context = Some(head.offset);
+            }
             let start = reader.offset();
             reader
                 .skip_value(&head, limits.max_nesting)
@@ -162,6 +172,13 @@ impl Layout {
             message_type,
             request_id,
             id_field: Span { start: id_field.head.offset as u32, end: id_field.value.end },
+            context_field: match get(usize::from(CONTEXT_TAG)) {
+                Some(f) => Span::new(f.head.offset..f.value.end as usize)?,
+                None => {
+                    let at = after_context.unwrap_or(wire.len());
+                    Span::new(at..at)?
+                }
+            },
             id_tag: id_tag as u8,
             servant: Span::default(),
             function: Span::default(),
@@ -178,7 +195,7 @@ impl Layout {
                 layout.function = p.string("sFuncName", 6)?.ok_or(missing("sFuncName"))?;
                 layout.buffer = p.bytes("sBuffer", 7)?.unwrap_or_default();
                 layout.timeout = p.int32("iTimeout", 8)?.unwrap_or(0);
-                layout.context = p.map("context", 9)?.unwrap_or_default();
+                layout.context = p.map("context", CONTEXT_TAG.into())?.unwrap_or_default();
                 layout.status = p.map("status", 10)?.unwrap_or_default();
                 let tup_code = if version >= 2 {
                     MapView::new(wire, layout.status).get(STATUS_RESULT_CODE.as_bytes())
@@ -208,7 +225,7 @@ impl Layout {
                 layout.buffer = p.bytes("sBuffer", 6)?.unwrap_or_default();
                 layout.status = p.map("status", 7)?.unwrap_or_default();
                 layout.result_desc = p.string("sResultDesc", 8)?.unwrap_or_default();
-                layout.context = p.map("context", 9)?.unwrap_or_default();
+                layout.context = p.map("context", CONTEXT_TAG.into())?.unwrap_or_default();
             }
         }
         let header = wire.len().saturating_sub(layout.buffer.len());

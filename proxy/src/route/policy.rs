@@ -1,14 +1,17 @@
 //! The gateway's [`RelayPolicy`]: route tables turned into ready-made forwarding plans.
 //!
 //! Everything a request needs is prepared once from configuration: each route's plan (its
-//! upstream per target, deadline, retry plan) and, per listener and protocol, a metrics handle
-//! per plan. Per request the policy matches the route table, clones a plan (reference-count
-//! increments) and, when the request ends, records into a handle found by index.
+//! upstream per target, deadline, retry plan, request header edits) and, per listener and
+//! protocol, a metrics handle per plan. Per request the policy matches the route table, clones
+//! a plan (reference-count increments) and, when the request ends, records into a handle found
+//! by index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use xprotocol::relay::{Decision, ForwardPlan, RelayPolicy, RequestRecord, RetryPlan, Upstream};
+use xprotocol::relay::{
+    Decision, ForwardPlan, HeaderEdits, RelayPolicy, RequestRecord, RetryPlan, Upstream,
+};
 use xprotocol::{Failure, Frame};
 
 use super::{RetryCause, RetryPolicy, RouteAction, RouteTable, RouteTables, Target};
@@ -62,6 +65,10 @@ impl Dispatch {
                 .map(|route| {
                     let name: Arc<str> = Arc::from(route.name());
                     let retry = route.retry().map(retry_plan).unwrap_or_default();
+                    let headers = Arc::new(HeaderEdits {
+                        add: route.headers_to_add().to_vec(),
+                        remove: route.headers_to_remove().to_vec(),
+                    });
                     let mut plan_for = |target: &Target| {
                         let tag = labels.len();
                         labels.push(TagLabels {
@@ -82,6 +89,7 @@ impl Dispatch {
                                 timeout: route.timeout(),
                                 retry: retry.clone(),
                                 tag,
+                                headers: Arc::clone(&headers),
                             },
                         }
                     };
@@ -215,5 +223,99 @@ impl RelayPolicy for GatewayPolicy {
     fn finished(&self, record: &RequestRecord<'_>) {
         let handle = self.handles.get(record.tag).unwrap_or(&self.unrouted);
         handle.record_tries(&record.outcome, record.latency, record.tries);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use xprotocol::{EncodeError, RequestId, StreamKind};
+
+    use super::*;
+    use crate::config::{LbPolicy, RouteActionConfig, RouteConfig, RouteMatchConfig};
+    use crate::config::{RouteTableConfig, WeightedClusterConfig};
+    use crate::upstream::cluster::tests::cluster_config;
+    use crate::upstream::ClusterSet;
+
+    #[derive(Debug, Default)]
+    struct AnyRequest {
+        body: Bytes,
+    }
+
+    impl Frame for AnyRequest {
+        fn kind(&self) -> StreamKind {
+            StreamKind::Request
+        }
+        fn request_id(&self) -> RequestId {
+            RequestId(1)
+        }
+        fn set_request_id(&mut self, _: RequestId) -> Result<(), EncodeError> {
+            Ok(())
+        }
+        fn body(&self) -> &Bytes {
+            &self.body
+        }
+        fn wire_len(&self) -> usize {
+            0
+        }
+    }
+
+    fn route(action: RouteActionConfig, add: &[(&str, &str)], remove: &[&str]) -> RouteConfig {
+        RouteConfig {
+            name: None,
+            matches: RouteMatchConfig::default(),
+            action,
+            timeout: Duration::from_secs(10),
+            retry: None,
+            request_headers_to_add: add
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            request_headers_to_remove: remove.iter().map(|s| (*s).to_owned()).collect(),
+            metadata_match: BTreeMap::new(),
+        }
+    }
+
+    fn plans(routes: Vec<RouteConfig>) -> Vec<ForwardPlan> {
+        let clusters = ClusterSet::build(&[
+            cluster_config("a", LbPolicy::RoundRobin, &[(1, 1, &[])]),
+            cluster_config("b", LbPolicy::RoundRobin, &[(2, 1, &[])]),
+        ])
+        .unwrap();
+        let tables = [RouteTableConfig { protocol: "bolt".into(), routes }];
+        let tables = RouteTables::build(&tables, &clusters).unwrap();
+        let dispatch = Arc::new(Dispatch::new(tables, &LimitsConfig::default()));
+        let policy = dispatch.policy("l", "bolt", &Metrics::new());
+        (0..64)
+            .filter_map(|_| match policy.route(&AnyRequest::default()) {
+                Decision::Forward(plan) => Some(plan),
+                Decision::Reply { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_plan_of_a_route_carries_its_header_edits() {
+        let weighted = RouteActionConfig::WeightedClusters(vec![
+            WeightedClusterConfig { cluster: "a".into(), weight: 1 },
+            WeightedClusterConfig { cluster: "b".into(), weight: 1 },
+        ]);
+        let plans = plans(vec![route(weighted, &[("x-via", "xproxy")], &["secret"])]);
+        assert_eq!(plans.len(), 64);
+        let want = HeaderEdits {
+            add: vec![("x-via".into(), "xproxy".into())],
+            remove: vec!["secret".into()],
+        };
+        for plan in &plans {
+            assert_eq!(*plan.headers, want);
+            assert!(Arc::ptr_eq(&plan.headers, &plans[0].headers), "built once per route");
+        }
+        assert!(plans.iter().any(|p| p.upstream.name() == "b"), "both targets were picked");
+        // A route without edits gets an empty set: the relay then does nothing per request.
+        let plans = self::plans(vec![route(RouteActionConfig::Cluster("a".into()), &[], &[])]);
+        assert!(plans[0].headers.is_empty());
     }
 }

@@ -25,19 +25,39 @@ impl<P: Protocol> RelayHandler<P> {
         RelayHandler { protocol, policy }
     }
 
-    async fn handle(&self, request: P::Frame) -> Option<P::Frame> {
+    async fn handle(&self, mut request: P::Frame) -> Option<P::Frame> {
         let started = Instant::now();
         let two_way = request.kind() == StreamKind::Request;
         let plan = match self.policy.route(&request) {
             Decision::Forward(plan) => plan,
-            Decision::Reply { failure, message, route } => {
-                self.record(route.as_deref(), None, Outcome::Failed(failure), started, 0);
+            Decision::Reply { failure, message, route, tag } => {
+                self.record(route.as_deref(), None, Outcome::Failed(failure), started, 0, tag);
                 return self.protocol.error_reply(&request, failure, &message);
             }
         };
+        if !plan.headers.is_empty() {
+            if let Err(e) = plan.headers.apply(&mut request) {
+                // A route edits headers of a protocol (or a frame) that has none to edit: a
+                // configuration problem, answered as an internal error naming it (the engine
+                // discards replies to one-way requests).
+                let message = format!("route {}: cannot apply its header edits: {e}", plan.route);
+                debug!(route = %plan.route, error = %e, "header edits refused");
+                let failed = Outcome::Failed(Failure::Internal);
+                let cluster = Some(plan.upstream.name());
+                self.record(Some(&plan.route), cluster, failed, started, 0, plan.tag);
+                return self.protocol.error_reply(&request, Failure::Internal, &message);
+            }
+        }
         if !two_way {
             let outcome = self.forward_oneway(&plan, request).await;
-            self.record(Some(&plan.route), Some(plan.upstream.name()), outcome, started, 1);
+            self.record(
+                Some(&plan.route),
+                Some(plan.upstream.name()),
+                outcome,
+                started,
+                1,
+                plan.tag,
+            );
             return None;
         }
         let (result, tries) = self.forward(&plan, &request, started).await;
@@ -45,11 +65,25 @@ impl<P: Protocol> RelayHandler<P> {
         match result {
             Ok(reply) => {
                 let http = reply.status().map_or(200, |s| self.protocol.http_status(s));
-                self.record(Some(&plan.route), cluster, Outcome::Replied(http), started, tries);
+                self.record(
+                    Some(&plan.route),
+                    cluster,
+                    Outcome::Replied(http),
+                    started,
+                    tries,
+                    plan.tag,
+                );
                 Some(reply)
             }
             Err((failure, message)) => {
-                self.record(Some(&plan.route), cluster, Outcome::Failed(failure), started, tries);
+                self.record(
+                    Some(&plan.route),
+                    cluster,
+                    Outcome::Failed(failure),
+                    started,
+                    tries,
+                    plan.tag,
+                );
                 self.protocol.error_reply(&request, failure, &message)
             }
         }
@@ -172,9 +206,10 @@ impl<P: Protocol> RelayHandler<P> {
         outcome: Outcome,
         started: Instant,
         tries: u32,
+        tag: usize,
     ) {
         let latency = started.elapsed();
-        self.policy.finished(&RequestRecord { route, cluster, outcome, latency, tries });
+        self.policy.finished(&RequestRecord { route, cluster, outcome, latency, tries, tag });
     }
 }
 

@@ -13,6 +13,7 @@
 //! multiplexed connection to it (the engine's [`Client`](crate::engine::Client): a fresh request
 //! id per upstream connection, mapped back to the caller's), and answers the caller with the
 //! upstream's reply or, on failure, with the protocol's error reply for the failure class.
+//! A plan may carry [`HeaderEdits`], applied to the request before it goes out.
 //! Heartbeats are answered by the relay itself; one-way requests are forwarded without waiting.
 
 mod handler;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::{Failure, Frame};
+use crate::{EncodeError, Failure, Frame};
 
 pub use handler::RelayHandler;
 pub use pool::{PoolSettings, UpstreamPool};
@@ -62,6 +63,8 @@ pub enum Decision {
         message: Arc<str>,
         /// The route that decided this, if any, for metrics.
         route: Option<Arc<str>>,
+        /// The policy's own tag, handed back in [`RequestRecord::tag`].
+        tag: usize,
     },
 }
 
@@ -76,6 +79,51 @@ pub struct ForwardPlan {
     pub timeout: Duration,
     /// When to try again.
     pub retry: RetryPlan,
+    /// The policy's own tag (an index into its per-route metrics, say), handed back in
+    /// [`RequestRecord::tag`] so that recording needs no lookup by name.
+    pub tag: usize,
+    /// Header edits applied to the request before it is forwarded (empty: the request goes
+    /// out as it came in, with no extra cost). Shared: build it once per route.
+    pub headers: Arc<HeaderEdits>,
+}
+
+/// Edits of a request's protocol headers (Bolt's header map, Dubbo's attachments, Tars'
+/// `context`), applied by the relay before forwarding: first every name in
+/// [`remove`](HeaderEdits::remove) is removed, then every pair in [`add`](HeaderEdits::add) is
+/// set (replacing an existing value), so a name in both ends up with the added value.
+///
+/// A protocol without editable headers refuses edits: the relay then answers the caller with
+/// the protocol's [`Failure::Internal`] reply naming the problem, for every request of the
+/// route. Configuration validation should therefore warn when a route with header edits
+/// serves such a protocol.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeaderEdits {
+    /// Headers to set, in order.
+    pub add: Vec<(String, String)>,
+    /// Headers to remove (every entry with the name).
+    pub remove: Vec<String>,
+}
+
+impl HeaderEdits {
+    /// Whether there is nothing to edit.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Applies the edits to `frame`: removals, then additions.
+    ///
+    /// # Errors
+    /// The first [`EncodeError`] of [`Frame::remove_header`] or [`Frame::set_header`]; edits
+    /// before it stay applied.
+    pub fn apply(&self, frame: &mut dyn Frame) -> Result<(), EncodeError> {
+        for name in &self.remove {
+            frame.remove_header(name)?;
+        }
+        for (name, value) in &self.add {
+            frame.set_header(name, value)?;
+        }
+        Ok(())
+    }
 }
 
 /// When a forwarded request is tried again on a freshly picked endpoint.
@@ -150,6 +198,8 @@ pub struct RequestRecord<'a> {
     pub latency: Duration,
     /// Tries made (0 when answered without forwarding).
     pub tries: u32,
+    /// The tag of the decision ([`ForwardPlan::tag`] or `Decision::Reply`'s).
+    pub tag: usize,
 }
 
 /// How one request ended.

@@ -76,6 +76,7 @@ impl RelayPolicy for TestPolicy {
                 failure: Failure::NoRoute,
                 message: "no route".into(),
                 route: None,
+                tag: 0,
             };
         }
         Decision::Forward(self.plan.clone())
@@ -123,7 +124,8 @@ fn policy(addresses: Vec<SocketAddr>, timeout: Duration, retry: RetryPlan) -> Ar
         next: AtomicUsize::new(0),
         settings: PoolSettings::default(),
     });
-    let plan = ForwardPlan { route: "r".into(), upstream, timeout, retry };
+    let headers = Arc::new(HeaderEdits::default());
+    let plan = ForwardPlan { route: "r".into(), upstream, timeout, retry, tag: 0, headers };
     Arc::new(TestPolicy { plan, records: Mutex::default() })
 }
 
@@ -220,4 +222,82 @@ async fn retriable_statuses_are_tried_again_then_returned() {
     let reply = within(client.call(TinyFrame::request(1, "status9"))).await.unwrap().unwrap();
     assert_eq!(reply.status, 9, "the last try's reply goes back as it is");
     assert_eq!(policy.records.lock().unwrap()[0].1, 3);
+}
+
+#[tokio::test]
+async fn header_edits_on_a_protocol_without_headers_get_an_internal_reply() {
+    let backend = backend().await;
+    let mut policy =
+        policy(vec![backend.local_addr()], Duration::from_secs(5), RetryPlan::default());
+    let edits = HeaderEdits { add: vec![("x-via".into(), "relay".into())], remove: vec![] };
+    Arc::get_mut(&mut policy).unwrap().plan.headers = Arc::new(edits);
+    let client = relay(Arc::clone(&policy)).await;
+    let reply = within(client.call(TinyFrame::request(3, "hi"))).await.unwrap().unwrap();
+    assert_eq!((reply.id, reply.status), (3, TinyFrame::status_of(Failure::Internal)));
+    assert_eq!(policy.records.lock().unwrap()[0], (Outcome::Failed(Failure::Internal), 0));
+    // The same route without edits forwards.
+    let plain =
+        self::policy(vec![backend.local_addr()], Duration::from_secs(5), RetryPlan::default());
+    let client = relay(plain).await;
+    let reply = within(client.call(TinyFrame::request(4, "hi"))).await.unwrap().unwrap();
+    assert_eq!((reply.status, &reply.body[..]), (0, &b"hi"[..]));
+}
+
+/// A frame whose headers are a list, to check the order edits are applied in.
+#[derive(Debug, Default)]
+struct ListFrame {
+    headers: Vec<(String, String)>,
+    body: bytes::Bytes,
+}
+
+impl Frame for ListFrame {
+    fn kind(&self) -> StreamKind {
+        StreamKind::Request
+    }
+    fn request_id(&self) -> crate::RequestId {
+        crate::RequestId(1)
+    }
+    fn set_request_id(&mut self, _: crate::RequestId) -> Result<(), EncodeError> {
+        Ok(())
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    fn set_header(&mut self, name: &str, value: &str) -> Result<(), EncodeError> {
+        match self.headers.iter_mut().find(|(k, _)| k == name) {
+            Some(entry) => entry.1 = value.to_owned(),
+            None => self.headers.push((name.to_owned(), value.to_owned())),
+        }
+        Ok(())
+    }
+    fn remove_header(&mut self, name: &str) -> Result<(), EncodeError> {
+        self.headers.retain(|(k, _)| k != name);
+        Ok(())
+    }
+    fn body(&self) -> &bytes::Bytes {
+        &self.body
+    }
+    fn wire_len(&self) -> usize {
+        0
+    }
+}
+
+#[test]
+fn edits_remove_first_then_add() {
+    let mut frame = ListFrame {
+        headers: vec![("a".into(), "1".into()), ("b".into(), "2".into())],
+        ..ListFrame::default()
+    };
+    let edits = HeaderEdits {
+        add: vec![("b".into(), "new".into()), ("c".into(), "3".into())],
+        remove: vec!["a".into(), "b".into()],
+    };
+    assert!(!edits.is_empty() && HeaderEdits::default().is_empty());
+    edits.apply(&mut frame).unwrap();
+    assert_eq!(frame.header("a"), None);
+    assert_eq!(frame.header("b"), Some("new"), "a name in both ends up with the added value");
+    assert_eq!(frame.header("c"), Some("3"));
+    // The default trait methods refuse: the engine test protocol has no headers.
+    let mut tiny = TinyFrame::request(1, "x");
+    assert!(matches!(edits.apply(&mut tiny), Err(EncodeError::Unencodable(_))));
 }

@@ -1,6 +1,7 @@
 //! Tests across modules: golden vectors, decoder discipline, replies, the testkit.
 
 mod decoder;
+mod headers;
 mod replies;
 mod vectors;
 

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod detection;
+mod headers;
 mod replies;
 mod testkit;
 mod vectors;
