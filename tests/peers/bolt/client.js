@@ -4,6 +4,7 @@
 // Usage: node client.js HOST:PORT SCENARIO [ARG]
 //   (or SERVER=HOST:PORT node client.js SCENARIO [ARG])
 // Scenarios: hello | concurrent [N=100] | big | heartbeat | error | timeout
+//   | calls JSON (a list of {method, args, timeout} invoked at once; results in order)
 // Prints JSON lines on stdout; the last one is {"scenario",...,"ok"}.
 // Exit 0 when the scenario's check passes, 1 when it fails, 2 on the hard time limit.
 // Env: BOLT=v1|v2|v2crc (frame format the client sends; default v1),
@@ -161,6 +162,25 @@ const scenarios = {
     } catch (err) {
       return { ok: /boom/.test(err.message), error: errInfo(err) };
     }
+  },
+
+  async calls() {
+    // ARG: a JSON list of {method, args, timeout}; all invoked at once on one connection.
+    // Prints {"event":"invoking"} just before the calls go out, for tests that act mid-call.
+    const calls = JSON.parse(scenarioArg || '[]');
+    const { consumer } = makeClient();
+    await consumer.ready();
+    out({ event: 'invoking', calls: calls.length });
+    const results = await Promise.all(calls.map(async c => {
+      const start = Date.now();
+      try {
+        const value = await consumer.invoke(c.method, c.args || [], { responseTimeout: c.timeout || 5000 });
+        return { ok: true, value, elapsedMs: Date.now() - start };
+      } catch (err) {
+        return { ok: false, error: errInfo(err), elapsedMs: Date.now() - start };
+      }
+    }));
+    return { ok: results.every(r => r.ok), results };
   },
 
   async timeout() {

@@ -1,10 +1,13 @@
 """A Dubbo consumer for interop tests: PyPI dubbo-ssl-python (a client nobody on this project
 wrote) calling com.example.DemoService:1.0.0 group g1 on HOST:PORT directly.
 
-Usage: python3 consumer.py HOST PORT SCENARIO
+Usage: python3 consumer.py HOST PORT SCENARIO [JSON]
   calls   typical calls: sayHello, echo of several types, an attachment, a big string, boom
   errors  one call per framework failure class (the method name says which); a proxy's
           error replies must make each raise with the proxy's message
+  batch JSON  every call of the JSON list [{"call", "method", "args", "timeout"}] at once, one
+          thread each, on the client's one connection; prints {"event": "invoking"} first;
+          each result also has "elapsedMs"
 Prints one JSON object: {"results": [{"call": ..., "ok": bool, "value"|"error", "message"}]}.
 Every call has a timeout; the whole script stops itself after 60 s.
 """
@@ -12,6 +15,7 @@ import json
 import logging
 import sys
 import threading
+import time
 
 from dubbo_ssl.client import DubboClient
 
@@ -58,6 +62,24 @@ def main():
     elif scenario == "errors":
         for failure in FAILURES:
             results.append(run(client, failure, failure, [], timeout=3))
+    elif scenario == "batch":
+        calls = json.loads(sys.argv[4])
+        slots = [None] * len(calls)
+
+        def one(i, c):
+            start = time.monotonic()
+            slots[i] = run(client, c["call"], c["method"], c.get("args", []),
+                           context=c.get("context"), timeout=c.get("timeout", 5))
+            slots[i]["elapsedMs"] = int((time.monotonic() - start) * 1000)
+
+        print(json.dumps({"event": "invoking", "calls": len(calls)}))
+        sys.stdout.flush()
+        threads = [threading.Thread(target=one, args=(i, c)) for i, c in enumerate(calls)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.extend(slots)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps({"results": results}))

@@ -6,7 +6,7 @@
 // Unknown services answer status 70 (SERVICE_ERROR) with a message, as a Java provider does.
 // Prints `READY <port>`, exits on SIGTERM, on stdin closing, and after a bounded lifetime.
 //
-// Usage: node provider.js [port] [lifetimeMs]
+// Usage: node provider.js [port] [lifetimeMs]   (env IGNORE_STDIN=1: do not exit when stdin closes)
 const net = require('net');
 const hessian = require('hessian.js');
 
@@ -150,6 +150,10 @@ server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${server.address().port}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+// IGNORE_STDIN=1: a parent that cannot hold stdin open (stdin is /dev/null) relies on SIGTERM,
+// SIGKILL and the lifetime instead.
+if (process.env.IGNORE_STDIN !== '1') {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
 setTimeout(() => process.exit(0), lifetimeMs).unref();

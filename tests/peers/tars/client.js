@@ -12,6 +12,9 @@
 //   oneway              test() as a one-way call (packetType 1), then one getUsrName
 //   timeout [MS]        getUsrName("slow:5000") with a MS (default 300) client timeout
 //   tup [NAME]          getUsrName over TUP (iVersion 2) on a raw socket with @tars/stream's Tup
+//   batch JSON          {"timeout": MS, "names": [...]}: getUsrName(name) for every name at once on
+//                       one connection with a MS client timeout; prints {"event":"invoking"} first;
+//                       the result has "results" in order; "ok" = all succeeded
 // The process exits by itself after 20 s whatever happens.
 'use strict';
 
@@ -80,6 +83,17 @@ async function run() {
       return proxy(parseInt(arg || '300', 10)).getUsrName('slow:5000').then(usr, failure);
     case 'tup':
       return tup(arg || 'czzou');
+    case 'batch': {
+      const spec = JSON.parse(arg || '{}');
+      const prx = proxy(spec.timeout);
+      print({ event: 'invoking', calls: (spec.names || []).length });
+      const results = await Promise.all((spec.names || []).map((name) => {
+        const start = Date.now();
+        return prx.getUsrName(name).then(usr, failure)
+          .then((r) => Object.assign(r, { elapsedMs: Date.now() - start }));
+      }));
+      return { ok: results.every((r) => r.ok), results };
+    }
     default:
       throw new Error('unknown scenario ' + scenario);
   }

@@ -83,6 +83,8 @@ svr.initialize(file, (server) => {
   server.addServant(Imp, server.Application + '.' + server.ServerName + '.NodeTarsObj');
 });
 Promise.resolve(svr.start()).then(() => {
+  // The configuration has been read: remove it now, since a SIGKILL skips stop().
+  try { fs.rmSync(dir, { recursive: true, force: true }); } catch (e) { /* ignore */ }
   console.log('READY ' + port);
 });
 
