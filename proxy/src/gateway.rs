@@ -55,8 +55,8 @@ impl Gateway {
         link_protocols();
         let clusters = ClusterSet::build(&config.clusters).map_err(|e| anyhow!("{e}"))?;
         let tables = RouteTables::build(&config.routes, &clusters).map_err(|e| anyhow!("{e}"))?;
-        let dispatch = Arc::new(Dispatch::new(tables, &config.limits));
         let metrics = Arc::new(Metrics::new());
+        let dispatch = Arc::new(Dispatch::new(tables, &config.limits, &metrics));
         let ready = Arc::new(AtomicBool::new(false));
         let shutdown = CancellationToken::new();
         let admin_shutdown = CancellationToken::new();

@@ -175,7 +175,6 @@ async fn calls_beyond_the_circuit_breaker_get_the_overload_reply() -> Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway bug: Metrics::upstream_connection_opened is never called, the series stay empty"]
 async fn upstream_connections_are_counted() -> Result<()> {
     bounded(TEST_LIMIT, async {
         let server = bolt_server().await?;

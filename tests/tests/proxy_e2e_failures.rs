@@ -198,7 +198,6 @@ async fn dubbo_backend_killed_mid_request() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway bug: a retry after a connect failure may pick the same refusing endpoint"]
 async fn concurrent_retries_avoid_the_refusing_endpoint() -> Result<()> {
     bounded(TEST_LIMIT, async {
         let (a, b) = tokio::try_join!(tars_server(), tars_server())?;

@@ -186,13 +186,15 @@ impl<'a> Checker<'a> {
         for (i, listener) in config.listeners.iter().enumerate() {
             let at = root.index(i);
             self.unique_name(&mut names, at.key("name"), &listener.name, "listener");
-            if let Some(first) = addresses.get(&listener.address) {
+            // Port 0 asks the system for a free port: such addresses never clash.
+            let fixed_port = listener.address.port() != 0;
+            if let Some(first) = addresses.get(&listener.address).filter(|_| fixed_port) {
                 let msg = format!("address {} is also bound by {first}", listener.address);
                 self.error(at.key("address"), msg);
             } else {
                 addresses.insert(listener.address, at.key("address"));
             }
-            if config.admin.address == Some(listener.address) {
+            if fixed_port && config.admin.address == Some(listener.address) {
                 self.error(at.key("address"), "address is also the admin address");
             }
             if let Some(protocols) = &listener.protocols {

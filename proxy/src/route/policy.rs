@@ -55,7 +55,7 @@ pub struct Dispatch {
 
 impl Dispatch {
     /// Prepares `tables` (already built against the cluster set) for relaying.
-    pub fn new(tables: RouteTables, limits: &LimitsConfig) -> Dispatch {
+    pub fn new(tables: RouteTables, limits: &LimitsConfig, metrics: &Arc<Metrics>) -> Dispatch {
         let mut labels = Vec::new();
         let mut prepared = HashMap::new();
         for table in tables.into_tables() {
@@ -79,6 +79,7 @@ impl Dispatch {
                             Arc::clone(target.cluster()),
                             Arc::clone(target.subset()),
                             limits,
+                            Arc::clone(metrics),
                         ));
                         TargetPlan {
                             subset: Arc::clone(target.subset()),
@@ -287,7 +288,8 @@ mod tests {
         .unwrap();
         let tables = [RouteTableConfig { protocol: "bolt".into(), routes }];
         let tables = RouteTables::build(&tables, &clusters).unwrap();
-        let dispatch = Arc::new(Dispatch::new(tables, &LimitsConfig::default()));
+        let dispatch =
+            Arc::new(Dispatch::new(tables, &LimitsConfig::default(), &Arc::new(Metrics::new())));
         let policy = dispatch.policy("l", "bolt", &Metrics::new());
         (0..64)
             .filter_map(|_| match policy.route(&AnyRequest::default()) {

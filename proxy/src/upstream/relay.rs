@@ -9,6 +9,7 @@ use xprotocol::relay::{self, PoolSettings};
 use xprotocol::{Failure, Limits};
 
 use super::{Cluster, Endpoint, Subset};
+use crate::admin::Metrics;
 use crate::config::LimitsConfig;
 
 /// A route's view of a cluster: the cluster's limits and pooling, the route's subset of its
@@ -17,12 +18,18 @@ pub struct RelayUpstream {
     cluster: Arc<Cluster>,
     subset: Arc<Subset>,
     settings: PoolSettings,
+    metrics: Arc<Metrics>,
 }
 
 impl RelayUpstream {
     /// The upstream for `subset` of `cluster`, with pooling from the cluster's configuration
     /// and frame limits from the gateway's.
-    pub fn new(cluster: Arc<Cluster>, subset: Arc<Subset>, limits: &LimitsConfig) -> Self {
+    pub fn new(
+        cluster: Arc<Cluster>,
+        subset: Arc<Subset>,
+        limits: &LimitsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let c = cluster.config();
         let heartbeat = (!c.heartbeat.interval.is_zero()).then_some(c.heartbeat.interval);
         let settings = PoolSettings {
@@ -38,7 +45,7 @@ impl RelayUpstream {
             },
             max_in_flight: c.circuit_breaker.max_requests.max(1),
         };
-        RelayUpstream { cluster, subset, settings }
+        RelayUpstream { cluster, subset, settings, metrics }
     }
 }
 
@@ -47,12 +54,36 @@ impl relay::Upstream for RelayUpstream {
         self.cluster.name()
     }
 
-    fn pick(&self) -> Result<relay::Picked, Failure> {
+    fn pick(&self, avoid: Option<SocketAddr>) -> Result<relay::Picked, Failure> {
         let permit =
             self.cluster.circuit_breaker().try_acquire_request().ok_or(Failure::Overloaded)?;
-        let endpoint = self.cluster.pick(&self.subset).ok_or(Failure::NoHealthyUpstream)?;
+        let mut endpoint = self.cluster.pick(&self.subset).ok_or(Failure::NoHealthyUpstream)?;
+        if avoid == Some(endpoint.address()) {
+            // A retry: look for another endpoint, a few picks at most, else keep this one.
+            for _ in 1..self.subset.endpoints().len() {
+                match self.cluster.pick(&self.subset) {
+                    Some(other) if Some(other.address()) != avoid => {
+                        endpoint = other;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
         let active = endpoint.track();
         Ok(relay::Picked { endpoint, guard: Box::new((permit, active)) })
+    }
+
+    fn admit_pending(&self) -> Result<Box<dyn Send>, Failure> {
+        let permit = self.cluster.circuit_breaker().try_acquire_pending();
+        Ok(Box::new(permit.ok_or(Failure::Overloaded)?))
+    }
+
+    fn admit_connection(&self) -> Result<Box<dyn Send + Sync>, Failure> {
+        let permit = self.cluster.circuit_breaker().try_acquire_connection();
+        let permit = permit.ok_or(Failure::Overloaded)?;
+        let gauge = self.metrics.upstream_connection_opened(self.cluster.name());
+        Ok(Box::new((permit, gauge)))
     }
 
     fn pool_settings(&self) -> &PoolSettings {

@@ -99,13 +99,14 @@ impl<P: Protocol> RelayHandler<P> {
         let deadline = tokio::time::Instant::from_std(started + plan.timeout);
         let retry = &plan.retry;
         let mut tries = 0;
+        let mut previous = None;
         loop {
             tries += 1;
             let last_try = tries > retry.max_retries;
             let try_deadline = retry
                 .per_try_timeout
                 .map_or(deadline, |t| deadline.min(tokio::time::Instant::now() + t));
-            let attempt = self.try_once(plan, request.clone());
+            let attempt = self.try_once(plan, request.clone(), &mut previous);
             let (error, retriable) = match timeout_at(try_deadline, attempt).await {
                 Ok(Ok(reply)) => {
                     let status = reply.status();
@@ -148,12 +149,23 @@ impl<P: Protocol> RelayHandler<P> {
         }
     }
 
-    async fn try_once(&self, plan: &ForwardPlan, request: P::Frame) -> Result<P::Frame, TryError> {
-        let picked = plan.upstream.pick().map_err(|f| {
-            TryError::Refused(f, format!("{f} in cluster {}", plan.upstream.name()))
-        })?;
+    /// One try on a freshly picked endpoint (another than `previous` where possible), whose
+    /// address it leaves in `previous` for the next try.
+    async fn try_once(
+        &self,
+        plan: &ForwardPlan,
+        request: P::Frame,
+        previous: &mut Option<std::net::SocketAddr>,
+    ) -> Result<P::Frame, TryError> {
+        let refused =
+            |f: Failure| TryError::Refused(f, format!("{f} in cluster {}", plan.upstream.name()));
+        let picked = plan.upstream.pick(*previous).map_err(refused)?;
+        *previous = Some(picked.endpoint.address());
         let pool = self.pool(plan, &*picked.endpoint);
-        let client = match pool.get().await {
+        let pending = plan.upstream.admit_pending().map_err(refused)?;
+        let connected = pool.get(&*plan.upstream).await;
+        drop(pending);
+        let client = match connected {
             Ok(client) => client,
             Err(ConnectError::Failed(message)) => {
                 picked.endpoint.report(false);
@@ -162,6 +174,7 @@ impl<P: Protocol> RelayHandler<P> {
             Err(ConnectError::Busy) => {
                 return Err(TryError::Refused(Failure::Overloaded, "all connections busy".into()))
             }
+            Err(ConnectError::Refused(f)) => return Err(refused(f)),
         };
         let result = client.call(request).await;
         picked.endpoint.report(!matches!(&result, Err(CallError::Closed | CallError::Io { .. })));
@@ -170,12 +183,12 @@ impl<P: Protocol> RelayHandler<P> {
     }
 
     async fn forward_oneway(&self, plan: &ForwardPlan, request: P::Frame) -> Outcome {
-        let picked = match plan.upstream.pick() {
+        let picked = match plan.upstream.pick(None) {
             Ok(picked) => picked,
             Err(failure) => return Outcome::Failed(failure),
         };
         let pool = self.pool(plan, &*picked.endpoint);
-        match pool.get().await {
+        match pool.get(&*plan.upstream).await {
             Ok(client) => match client.send_oneway(request).await {
                 Ok(()) => Outcome::Forwarded,
                 Err(e) => Outcome::Failed(failure_of(&e)),

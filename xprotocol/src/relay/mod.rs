@@ -148,12 +148,32 @@ pub trait Upstream: Send + Sync + 'static {
     /// The cluster's name, for metrics and messages.
     fn name(&self) -> &str;
 
-    /// Picks an endpoint for one try, admitting the request past the cluster's limits.
+    /// Picks an endpoint for one try, admitting the request past the cluster's limits. A
+    /// retry passes the endpoint its previous try used as `avoid`: pick another one when the
+    /// upstream has another available, that one only when it has not.
     ///
     /// # Errors
     /// [`Failure::NoHealthyUpstream`] when no endpoint is available, [`Failure::Overloaded`]
     /// when a limit (a circuit breaker) refuses the request.
-    fn pick(&self) -> Result<Picked, Failure>;
+    fn pick(&self, avoid: Option<SocketAddr>) -> Result<Picked, Failure>;
+
+    /// Admits a request into the wait for an upstream connection (while the pool connects),
+    /// returning what to hold until it has one. Default: always admitted.
+    ///
+    /// # Errors
+    /// [`Failure::Overloaded`] when too many requests are already waiting.
+    fn admit_pending(&self) -> Result<Box<dyn Send>, Failure> {
+        Ok(Box::new(()))
+    }
+
+    /// Admits a new upstream connection, returning what to hold for the connection's
+    /// lifetime (a circuit-breaker permit, a metrics gauge). Default: always admitted.
+    ///
+    /// # Errors
+    /// [`Failure::Overloaded`] when the upstream has as many connections as it may.
+    fn admit_connection(&self) -> Result<Box<dyn Send + Sync>, Failure> {
+        Ok(Box::new(()))
+    }
 
     /// How connections to this upstream are made and kept.
     fn pool_settings(&self) -> &PoolSettings;

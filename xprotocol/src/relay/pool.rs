@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
+use super::Upstream;
 use crate::engine::{CallError, Client, EngineConfig};
 use crate::{Failure, Limits, PoolMode, Protocol};
 
@@ -60,6 +61,8 @@ pub enum ConnectError {
     Failed(String),
     /// Every ping-pong connection is busy.
     Busy,
+    /// The upstream refused a new connection (its connection limit).
+    Refused(Failure),
 }
 
 impl<P: Protocol> UpstreamPool<P> {
@@ -79,7 +82,7 @@ impl<P: Protocol> UpstreamPool<P> {
     /// # Errors
     /// [`ConnectError::Failed`] when connecting fails or times out; [`ConnectError::Busy`]
     /// when every ping-pong connection has a request in flight.
-    pub async fn get(&self) -> Result<Client<P>, ConnectError> {
+    pub async fn get(&self, upstream: &dyn Upstream) -> Result<Client<P>, ConnectError> {
         let ping_pong = self.protocol.pool_mode() == PoolMode::PingPong;
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -94,7 +97,7 @@ impl<P: Protocol> UpstreamPool<P> {
                     continue;
                 }
                 _ => {
-                    let client = self.connect().await?;
+                    let client = self.connect(upstream).await?;
                     *guard = Some(client.clone());
                     return Ok(client);
                 }
@@ -103,7 +106,8 @@ impl<P: Protocol> UpstreamPool<P> {
         Err(ConnectError::Busy)
     }
 
-    async fn connect(&self) -> Result<Client<P>, ConnectError> {
+    async fn connect(&self, upstream: &dyn Upstream) -> Result<Client<P>, ConnectError> {
+        let admitted = upstream.admit_connection().map_err(ConnectError::Refused)?;
         let config = EngineConfig {
             limits: self.settings.limits,
             heartbeat_interval: self.settings.heartbeat_interval,
@@ -116,7 +120,15 @@ impl<P: Protocol> UpstreamPool<P> {
         };
         let connect = Client::connect(self.protocol, self.address, config);
         match tokio::time::timeout(self.settings.connect_timeout, connect).await {
-            Ok(Ok(client)) => Ok(client),
+            Ok(Ok(client)) => {
+                // Hold the admission (permit, gauge) exactly as long as the connection lives.
+                let watched = client.clone();
+                tokio::spawn(async move {
+                    watched.closed().await;
+                    drop(admitted);
+                });
+                Ok(client)
+            }
             Ok(Err(e)) => Err(ConnectError::Failed(format!("connect to {}: {e}", self.address))),
             Err(_) => Err(ConnectError::Failed(format!("connect to {} timed out", self.address))),
         }

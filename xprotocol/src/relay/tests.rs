@@ -51,7 +51,7 @@ impl Upstream for TestUpstream {
     fn name(&self) -> &str {
         "test-cluster"
     }
-    fn pick(&self) -> Result<Picked, Failure> {
+    fn pick(&self, _avoid: Option<SocketAddr>) -> Result<Picked, Failure> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let endpoint = self
             .endpoints
