@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::{EncodeError, Failure, Frame};
 
 pub use handler::RelayHandler;
-pub use pool::{PoolSettings, UpstreamPool};
+pub use pool::{Lease, PoolSettings, UpstreamPool};
 
 /// A bidirectional byte stream the relay can serve (a TCP stream, a TLS stream, a stream with
 /// sniffed bytes put back in front).

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::Upstream;
 use crate::engine::{CallError, Client, EngineConfig};
@@ -50,8 +52,25 @@ pub struct UpstreamPool<P: Protocol> {
     protocol: &'static P,
     address: SocketAddr,
     settings: PoolSettings,
-    slots: Vec<Mutex<Option<Client<P>>>>,
+    slots: Vec<Arc<Mutex<Option<Client<P>>>>>,
     next: AtomicUsize,
+    /// Ping-pong only: one permit per connection, so a request waits for a free one.
+    free: Arc<Semaphore>,
+}
+
+/// A connection lent for one request. Multiplexed connections are shared: the lease is just
+/// a handle. A ping-pong connection is the lease holder's alone until the lease drops.
+pub struct Lease<P: Protocol> {
+    client: Client<P>,
+    _exclusive: Option<(OwnedSemaphorePermit, OwnedMutexGuard<Option<Client<P>>>)>,
+}
+
+impl<P: Protocol> std::ops::Deref for Lease<P> {
+    type Target = Client<P>;
+
+    fn deref(&self) -> &Client<P> {
+        &self.client
+    }
 }
 
 /// Why no connection could be had.
@@ -59,7 +78,7 @@ pub struct UpstreamPool<P: Protocol> {
 pub enum ConnectError {
     /// The connect failed or timed out.
     Failed(String),
-    /// Every ping-pong connection is busy.
+    /// The pool is shutting down.
     Busy,
     /// The upstream refused a new connection (its connection limit).
     Refused(Failure),
@@ -72,38 +91,54 @@ impl<P: Protocol> UpstreamPool<P> {
             PoolMode::Multiplexed => settings.connections,
             PoolMode::PingPong => settings.max_ping_pong_connections,
         };
-        let slots = (0..size.max(1)).map(|_| Mutex::new(None)).collect();
-        UpstreamPool { protocol, address, settings, slots, next: AtomicUsize::new(0) }
+        let size = size.max(1);
+        let slots = (0..size).map(|_| Arc::new(Mutex::new(None))).collect();
+        let free = Arc::new(Semaphore::new(size));
+        UpstreamPool { protocol, address, settings, slots, next: AtomicUsize::new(0), free }
     }
 
     /// A connection to send one request on, connecting if the chosen slot has none (or a
-    /// closed one).
+    /// closed one). Multiplexed: the next slot in turn. Ping-pong: waits (bounded by the
+    /// caller's deadline) until a connection is free, then holds it for the lease's lifetime.
     ///
     /// # Errors
-    /// [`ConnectError::Failed`] when connecting fails or times out; [`ConnectError::Busy`]
-    /// when every ping-pong connection has a request in flight.
-    pub async fn get(&self, upstream: &dyn Upstream) -> Result<Client<P>, ConnectError> {
-        let ping_pong = self.protocol.pool_mode() == PoolMode::PingPong;
+    /// [`ConnectError::Failed`] when connecting fails or times out;
+    /// [`ConnectError::Refused`] when the upstream refuses another connection.
+    pub async fn get(&self, upstream: &dyn Upstream) -> Result<Lease<P>, ConnectError> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        if self.protocol.pool_mode() == PoolMode::Multiplexed {
+            let mut slot = self.slots[start % n].lock().await;
+            let client = self.open_in(&mut slot, upstream).await?;
+            return Ok(Lease { client, _exclusive: None });
+        }
+        let permit =
+            Arc::clone(&self.free).acquire_owned().await.map_err(|_| ConnectError::Busy)?;
+        // Each lease holds one permit and one slot, so with a permit some slot is unlocked.
         for i in 0..n {
-            let slot = &self.slots[(start + i) % n];
-            let mut guard = slot.lock().await;
-            match guard.as_ref() {
-                Some(client) if client.is_open() => {
-                    if !ping_pong || client.in_flight() == 0 {
-                        return Ok(client.clone());
-                    }
-                    continue;
-                }
-                _ => {
-                    let client = self.connect(upstream).await?;
-                    *guard = Some(client.clone());
-                    return Ok(client);
-                }
-            }
+            let Ok(mut slot) = Arc::clone(&self.slots[(start + i) % n]).try_lock_owned() else {
+                continue;
+            };
+            let client = self.open_in(&mut slot, upstream).await?;
+            return Ok(Lease { client, _exclusive: Some((permit, slot)) });
         }
         Err(ConnectError::Busy)
+    }
+
+    /// The open connection in `slot`, connecting a new one if it has none.
+    async fn open_in(
+        &self,
+        slot: &mut Option<Client<P>>,
+        upstream: &dyn Upstream,
+    ) -> Result<Client<P>, ConnectError> {
+        match slot {
+            Some(client) if client.is_open() => Ok(client.clone()),
+            _ => {
+                let client = self.connect(upstream).await?;
+                *slot = Some(client.clone());
+                Ok(client)
+            }
+        }
     }
 
     async fn connect(&self, upstream: &dyn Upstream) -> Result<Client<P>, ConnectError> {

@@ -301,3 +301,79 @@ fn edits_remove_first_then_add() {
     let mut tiny = TinyFrame::request(1, "x");
     assert!(matches!(edits.apply(&mut tiny), Err(EncodeError::Unencodable(_))));
 }
+
+/// The engine's test protocol with ping-pong pooling: one request per connection at a time.
+struct PingPongTiny;
+
+static PING_PONG_TINY: PingPongTiny = PingPongTiny;
+
+impl crate::Protocol for PingPongTiny {
+    type Frame = TinyFrame;
+    type Codec = <crate::engine::test_protocol::Tiny as crate::Protocol>::Codec;
+    fn name(&self) -> &'static str {
+        "tiny-ping-pong"
+    }
+    fn detect(&self, prefix: &[u8]) -> crate::DetectResult {
+        crate::Protocol::detect(&TINY, prefix)
+    }
+    fn codec(&self, limits: crate::Limits) -> Self::Codec {
+        crate::Protocol::codec(&TINY, limits)
+    }
+    fn pool_mode(&self) -> crate::PoolMode {
+        crate::PoolMode::PingPong
+    }
+    fn error_reply(
+        &self,
+        request: &TinyFrame,
+        failure: Failure,
+        message: &str,
+    ) -> Option<TinyFrame> {
+        crate::Protocol::error_reply(&TINY, request, failure, message)
+    }
+    fn http_status(&self, status: u32) -> u16 {
+        crate::Protocol::http_status(&TINY, status)
+    }
+}
+
+#[tokio::test]
+async fn ping_pong_pools_queue_requests_for_their_connections() {
+    use std::sync::atomic::AtomicUsize as Counter;
+    let now = Arc::new(Counter::new(0));
+    let peak = Arc::new(Counter::new(0));
+    let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
+    let handler = move |request: TinyFrame| {
+        let (now, peak) = (Arc::clone(&n), Arc::clone(&p));
+        async move {
+            let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(current, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Some(echo(&request))
+        }
+    };
+    let config = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+    let backend = Server::bind(&PING_PONG_TINY, "127.0.0.1:0", handler, config).await.unwrap();
+    let backend = backend.spawn();
+    let settings = PoolSettings { max_ping_pong_connections: 2, ..PoolSettings::default() };
+    let endpoint = Arc::new(TestEndpoint {
+        address: backend.local_addr(),
+        pools: Mutex::default(),
+        failures: AtomicUsize::new(0),
+    });
+    let upstream = TestUpstream { endpoints: vec![endpoint], next: AtomicUsize::new(0), settings };
+    let pool: UpstreamPool<PingPongTiny> =
+        UpstreamPool::new(&PING_PONG_TINY, backend.local_addr(), settings);
+    let calls = (0..5u32).map(|i| {
+        let (pool, upstream) = (&pool, &upstream);
+        async move {
+            let lease = pool.get(upstream).await.unwrap();
+            lease.call(TinyFrame::request(i, format!("{i}"))).await.unwrap()
+        }
+    });
+    let started = std::time::Instant::now();
+    let replies = within(futures_util::future::join_all(calls)).await.unwrap();
+    assert!(replies.iter().enumerate().all(|(i, r)| r.body == format!("{i}")));
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "never more than two requests at once");
+    assert!(started.elapsed() >= Duration::from_millis(450), "three waves of two");
+    assert_eq!(pool.open_connections(), 2);
+}
