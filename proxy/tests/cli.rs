@@ -1,0 +1,125 @@
+//! The `xproxy` binary as an operator runs it: `validate`, `run` with SIGTERM draining, and
+//! `demo` (the README's run command).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use xprotocol::engine::{Client, EngineConfig, Server};
+use xprotocol::Frame;
+use xprotocol_bolt::{BoltFrame, BoltVersion, ResponseStatus, BOLT_V1};
+
+const XPROXY: &str = env!("CARGO_BIN_EXE_xproxy");
+
+fn repo(path: &str) -> String {
+    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn validate_accepts_the_shipped_examples() {
+    for file in ["gateway.yaml", "minimal.yaml", "gateway.json"] {
+        let out = Command::new(XPROXY)
+            .args(["validate", "-c", &repo(&format!("examples/configs/{file}"))])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"), "{file}");
+    }
+}
+
+#[test]
+fn validate_names_the_field_and_line_of_every_error() {
+    let mut file = tempfile("bad.yaml");
+    let yaml = "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    protocols: [bolt, nope]\nclusters:\n  - name: c\n    endpoints: []\n";
+    file.1.write_all(yaml.as_bytes()).unwrap();
+    let out = Command::new(XPROXY).args(["validate", "-c", &file.0]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(":4:") && text.contains("listeners[0].protocols[1]"), "{text}");
+    assert!(text.contains("clusters[0].endpoints"), "{text}");
+}
+
+#[test]
+fn demo_passes() {
+    let out = Command::new(XPROXY).args(["demo", "--requests", "200"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for row in ["bolt ", "boltv2", "dubbo ", "tars ", "no route", "slow backend"] {
+        assert!(text.contains(row), "no {row:?} row in {text}");
+    }
+}
+
+#[tokio::test]
+async fn run_drains_in_flight_requests_on_sigterm() {
+    let engine = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+    let handler = |request: BoltFrame| async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let id = u32::try_from(request.request_id().0).ok()?;
+        let reply = BoltFrame::response(BoltVersion::V1, id, ResponseStatus::Success);
+        reply.content(request.body().clone()).build().ok()
+    };
+    let backend = Server::bind(&BOLT_V1, "127.0.0.1:0", handler, engine).await.unwrap().spawn();
+    let port = free_port();
+    let yaml = format!(
+        "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{}\"\nadmin: {{ address: null }}\n",
+        backend.local_addr()
+    );
+    let mut file = tempfile("run.yaml");
+    file.1.write_all(yaml.as_bytes()).unwrap();
+    let mut child = Command::new(XPROXY)
+        .args(["run", "-c", &file.0, "--log-level", "warn"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let client = loop {
+        match Client::connect(&BOLT_V1, address.as_str(), engine).await {
+            Ok(client) => break client,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("xproxy did not start: {e}"),
+        }
+    };
+    let frame = BoltFrame::request(BoltVersion::V1, 5)
+        .header("service", "com.example.Any:1.0")
+        .content(Bytes::from_static(b"drain me"))
+        .build()
+        .unwrap();
+    let call = tokio::spawn(async move { client.call(frame).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let reply = tokio::time::timeout(Duration::from_secs(5), call).await.unwrap().unwrap().unwrap();
+    assert_eq!((reply.status(), &reply.body()[..]), (Some(0), &b"drain me"[..]));
+    let exited = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(exited.and_then(|s| s.code()), Some(0), "exits 0 after draining");
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// A file in a fresh temporary folder, removed with the process's temp folder.
+fn tempfile(name: &str) -> (String, std::fs::File) {
+    let dir = std::env::temp_dir().join(format!("xproxy-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    (path.display().to_string(), file)
+}
