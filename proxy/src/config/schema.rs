@@ -259,6 +259,10 @@ pub struct ClusterConfig {
     /// Idle connections kept per endpoint for ping-pong protocols. Default 16.
     #[serde(default = "default_max_idle")]
     pub max_idle_per_endpoint: usize,
+    /// Connections at most per endpoint for ping-pong protocols; requests beyond wait for a
+    /// free one (bounded by the route timeout and `max_pending_requests`). Default 64.
+    #[serde(default = "default_max_ping_pong")]
+    pub max_connections_per_endpoint: usize,
     /// Heartbeats on idle upstream connections.
     #[serde(default)]
     pub heartbeat: HeartbeatConfig,
@@ -273,6 +277,10 @@ fn default_connect_timeout() -> Duration {
 
 fn default_connections_per_endpoint() -> usize {
     1
+}
+
+fn default_max_ping_pong() -> usize {
+    64
 }
 
 fn default_max_idle() -> usize {

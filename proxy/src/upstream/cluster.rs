@@ -237,6 +237,7 @@ pub(crate) mod tests {
             connect_timeout: std::time::Duration::from_secs(1),
             connections_per_endpoint: 1,
             max_idle_per_endpoint: 16,
+            max_connections_per_endpoint: 64,
             heartbeat: HeartbeatConfig::default(),
             circuit_breaker: CircuitBreakerConfig::default(),
         }

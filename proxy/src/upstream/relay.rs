@@ -35,7 +35,8 @@ impl RelayUpstream {
         let settings = PoolSettings {
             connect_timeout: c.connect_timeout,
             connections: c.connections_per_endpoint.max(1),
-            max_ping_pong_connections: c.max_idle_per_endpoint.max(1),
+            max_ping_pong_connections: c.max_connections_per_endpoint.max(1),
+            max_idle: c.max_idle_per_endpoint,
             heartbeat_interval: heartbeat,
             max_missed_heartbeats: c.heartbeat.max_missed.max(1),
             limits: Limits {

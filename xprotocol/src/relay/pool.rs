@@ -21,6 +21,9 @@ pub struct PoolSettings {
     pub connections: usize,
     /// Connections kept per endpoint for ping-pong protocols (one request at a time each).
     pub max_ping_pong_connections: usize,
+    /// Ping-pong connections kept open while idle; one that becomes idle beyond this many is
+    /// closed.
+    pub max_idle: usize,
     /// Idle time before a heartbeat; `None` turns heartbeats off.
     pub heartbeat_interval: Option<Duration>,
     /// Unanswered heartbeats after which a connection is closed.
@@ -37,6 +40,7 @@ impl Default for PoolSettings {
             connect_timeout: Duration::from_secs(1),
             connections: 1,
             max_ping_pong_connections: 16,
+            max_idle: 16,
             heartbeat_interval: Some(Duration::from_secs(15)),
             max_missed_heartbeats: 3,
             limits: Limits::DEFAULT,
@@ -56,13 +60,42 @@ pub struct UpstreamPool<P: Protocol> {
     next: AtomicUsize,
     /// Ping-pong only: one permit per connection, so a request waits for a free one.
     free: Arc<Semaphore>,
+    /// Ping-pong only: open connections not lent out.
+    idle: Arc<AtomicUsize>,
 }
 
 /// A connection lent for one request. Multiplexed connections are shared: the lease is just
 /// a handle. A ping-pong connection is the lease holder's alone until the lease drops.
 pub struct Lease<P: Protocol> {
     client: Client<P>,
-    _exclusive: Option<(OwnedSemaphorePermit, OwnedMutexGuard<Option<Client<P>>>)>,
+    exclusive: Option<Exclusive<P>>,
+}
+
+/// What a ping-pong lease holds: its permit, its slot, and the pool's idle accounting.
+struct Exclusive<P: Protocol> {
+    _permit: OwnedSemaphorePermit,
+    slot: OwnedMutexGuard<Option<Client<P>>>,
+    idle: Arc<AtomicUsize>,
+    max_idle: usize,
+}
+
+impl<P: Protocol> Drop for Lease<P> {
+    fn drop(&mut self) {
+        let Some(exclusive) = self.exclusive.as_mut() else { return };
+        // Invariant: a slot not lent out holds a client only if it is counted idle.
+        let Some(client) = exclusive.slot.as_ref().filter(|c| c.is_open()) else {
+            *exclusive.slot = None;
+            return;
+        };
+        // The connection becomes idle: keep it, unless enough are idle already.
+        let idle = exclusive.idle.fetch_add(1, Ordering::Relaxed);
+        if idle >= exclusive.max_idle {
+            exclusive.idle.fetch_sub(1, Ordering::Relaxed);
+            let client = client.clone();
+            *exclusive.slot = None;
+            tokio::spawn(async move { client.close().await });
+        }
+    }
 }
 
 impl<P: Protocol> std::ops::Deref for Lease<P> {
@@ -94,7 +127,8 @@ impl<P: Protocol> UpstreamPool<P> {
         let size = size.max(1);
         let slots = (0..size).map(|_| Arc::new(Mutex::new(None))).collect();
         let free = Arc::new(Semaphore::new(size));
-        UpstreamPool { protocol, address, settings, slots, next: AtomicUsize::new(0), free }
+        let idle = Arc::new(AtomicUsize::new(0));
+        UpstreamPool { protocol, address, settings, slots, next: AtomicUsize::new(0), free, idle }
     }
 
     /// A connection to send one request on, connecting if the chosen slot has none (or a
@@ -110,7 +144,7 @@ impl<P: Protocol> UpstreamPool<P> {
         if self.protocol.pool_mode() == PoolMode::Multiplexed {
             let mut slot = self.slots[start % n].lock().await;
             let client = self.open_in(&mut slot, upstream).await?;
-            return Ok(Lease { client, _exclusive: None });
+            return Ok(Lease { client, exclusive: None });
         }
         let permit =
             Arc::clone(&self.free).acquire_owned().await.map_err(|_| ConnectError::Busy)?;
@@ -119,8 +153,13 @@ impl<P: Protocol> UpstreamPool<P> {
             let Ok(mut slot) = Arc::clone(&self.slots[(start + i) % n]).try_lock_owned() else {
                 continue;
             };
+            if slot.is_some() {
+                self.idle.fetch_sub(1, Ordering::Relaxed);
+            }
             let client = self.open_in(&mut slot, upstream).await?;
-            return Ok(Lease { client, _exclusive: Some((permit, slot)) });
+            let (idle, max_idle) = (Arc::clone(&self.idle), self.settings.max_idle);
+            let exclusive = Exclusive { _permit: permit, slot, idle, max_idle };
+            return Ok(Lease { client, exclusive: Some(exclusive) });
         }
         Err(ConnectError::Busy)
     }
