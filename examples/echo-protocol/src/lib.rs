@@ -103,7 +103,7 @@ impl Codec for EchoCodec {
         let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         self.0.check_frame((head_len + len) as u64)?;
         if src.len() < head_len + len {
-            src.reserve(head_len + len - src.len());
+            xprotocol::codec::reserve_for_frame(src, head_len + len);
             return Ok(None);
         }
         let head = src.split_to(head_len);
