@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod frames;
+pub mod load;
 pub mod prefixes;
 
 pub use frames::{Subject, BODY_SIZES};
