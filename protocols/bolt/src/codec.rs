@@ -119,7 +119,7 @@ impl Codec for BoltCodec {
             limit: usize::MAX,
         })?;
         if src.len() < frame_len {
-            src.reserve(frame_len - src.len());
+            xprotocol::codec::reserve_for_frame(src, frame_len);
             return Ok(None);
         }
 

@@ -4,6 +4,7 @@ use bytes::{Bytes, BytesMut};
 use xprotocol::{EncodeError, Frame, RequestId, StreamKind};
 
 use crate::builder::CODEC_HESSIAN2;
+use crate::crc_patch;
 use crate::header_map::HeaderMap;
 use crate::layout::{self, BoltVersion, FixedHeader};
 use crate::sofa_request;
@@ -22,8 +23,8 @@ pub const HEADER_METHOD: &str = "sofa_head_method_name";
 /// A decoded frame holds `head` (fixed header, class name and header block: one slice split
 /// off the read buffer), `content` (a frozen slice of the same buffer) and the CRC trailer if
 /// the frame has one. Reading a field looks into those bytes; nothing is copied or allocated.
-/// [`set_request_id`](Frame::set_request_id) patches four bytes of `head` (and recomputes the
-/// CRC); encoding writes the three parts as they are.
+/// [`set_request_id`](Frame::set_request_id) patches four bytes of `head` (and updates the
+/// CRC from them, in constant time); encoding writes the three parts as they are.
 ///
 /// Build frames from fields with [`BoltFrame::request`], [`oneway`](BoltFrame::oneway),
 /// [`response`](BoltFrame::response), [`heartbeat`](BoltFrame::heartbeat) and
@@ -178,10 +179,16 @@ impl Frame for BoltFrame {
             .head
             .get_mut(at..at + 4)
             .ok_or(EncodeError::Unencodable("frame head shorter than its fixed header"))?;
-        slot.copy_from_slice(&new.to_be_bytes());
+        let mut old = [0u8; 4];
+        old.copy_from_slice(slot);
+        let new_bytes = new.to_be_bytes();
+        slot.copy_from_slice(&new_bytes);
         self.fixed.request_id = new;
-        if self.crc.is_some() {
-            self.crc = Some(Self::compute_crc(&self.head, &self.content));
+        if let Some(crc) = self.crc {
+            // Only the four id bytes changed: update the CRC from them (constant time) rather
+            // than reading the whole frame again.
+            let after = (self.head.len().saturating_sub(at + 4) + self.content.len()) as u64;
+            self.crc = Some(crc_patch::replace4(crc, old, new_bytes, after));
         }
         Ok(())
     }

@@ -5,8 +5,8 @@
 //! [`BoltCodec`], splits whole frames off the read buffer without copying or allocating;
 //! [`BoltFrame`] answers routing questions (service, version, method, headers) by scanning
 //! its own bytes (the method falls back to the `methodName` of a hessian2 `SofaRequest`
-//! content, where sofa-rpc-node puts it), rewrites its request id in place (recomputing the
-//! CRC when there is one), edits its header map on request (a new head, the content kept),
+//! content, where sofa-rpc-node puts it), rewrites its request id in place (updating the
+//! CRC, when there is one, from the four changed bytes), edits its header map on request (a new head, the content kept),
 //! and is written back byte for byte.
 //!
 //! ```
@@ -36,7 +36,7 @@
 //! assert_eq!(frame.method(), Some("sayHello"));
 //! assert_eq!(frame.body().as_ref(), b"hessian2 body");
 //!
-//! // A proxy gives the upstream its own id: four bytes patched, the CRC recomputed.
+//! // A proxy gives the upstream its own id: four bytes patched, the CRC updated.
 //! frame.set_request_id(RequestId(42))?;
 //! assert_eq!(frame.request_id(), RequestId(42));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -47,6 +47,7 @@
 pub mod arbitrary;
 mod builder;
 mod codec;
+mod crc_patch;
 mod frame;
 mod header_edit;
 pub mod header_map;

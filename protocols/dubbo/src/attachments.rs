@@ -130,7 +130,7 @@ fn map_layout(body: &[u8]) -> Option<MapLayout> {
         map.open = start..r.position();
         while !r.eat_end() {
             let key_start = r.position();
-            let text = r.read_str_or_skip(1).ok()?;
+            let text = r.read_str_or_skip(1).ok()?.map(|(range, _)| range);
             let value_start = r.position();
             r.read_str_or_skip(1).ok()?;
             map.entries.push(Entry {

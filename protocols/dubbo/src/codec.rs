@@ -105,6 +105,29 @@ mod tests {
     }
 
     #[test]
+    fn attachments_read_on_demand_keep_the_decode_time_rules() {
+        use xprotocol::Frame;
+        // A non-UTF-8 value hides its entry (the next `k` is found), the last UTF-8 `group`
+        // wins; in a plain `H` map of strings and in a typed map with a non-string entry
+        // (read again from the start of the body).
+        let entries: &[u8] = b"\x01k\x01\xc3\x28\x01k\x01v\x05group\x02g1\x05group\x02\xc3\x28x";
+        for (open, extra) in [(&b"H"[..], &b""[..]), (&b"M\x03Map"[..], &b"\x91\x92"[..])] {
+            let mut body = b"\x01a\x01b\x01c\x01d\x00".to_vec();
+            body.extend_from_slice(open);
+            body.extend_from_slice(extra);
+            body.extend_from_slice(entries);
+            body.push(b'Z');
+            let frame = decode(&request(&body), Limits::DEFAULT).unwrap().unwrap();
+            assert_eq!(frame.header("k"), Some("v"), "{open:?}");
+            assert_eq!(frame.group(), Some("g1"), "{open:?}");
+            assert_eq!(frame.header("absent"), None);
+            let mut seen = Vec::new();
+            frame.for_each_header(&mut |k, v| seen.push(format!("{k}={v}")));
+            assert_eq!(seen, ["k=v", "group=g1"], "{open:?}");
+        }
+    }
+
+    #[test]
     fn many_attachments_spill_and_stay_readable() {
         let mut body = BytesMut::new();
         let mut w = crate::hessian2::Writer::new(&mut body);

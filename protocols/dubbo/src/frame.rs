@@ -1,5 +1,7 @@
 //! `DubboFrame`: one exchange message, kept as its wire bytes.
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 use xprotocol::{DecodeError, EncodeError, Frame, Limits, RequestId, StreamKind};
 
@@ -18,9 +20,10 @@ const READONLY_EVENT_BODY: [u8; 2] = [0x01, b'R'];
 /// [`version`](Frame::version) the service version, [`method`](Frame::method) the method name,
 /// [`group`](Frame::group) the `group` attachment, and [`header`](Frame::header) /
 /// [`for_each_header`](Frame::for_each_header) read the attachments whose key and value are
-/// both strings. Fields that are null, chunked (over 32 768 characters) or not UTF-8 read as
-/// absent. Bodies in other serializations pass through unread; such frames route on header
-/// fields only.
+/// both strings, reading the attachments map from the body on each call (decode validates
+/// the map and keeps only its range and the `group` value). Fields that are null, chunked
+/// (over 32 768 characters) or not UTF-8 read as absent. Bodies in other serializations pass
+/// through unread; such frames route on header fields only.
 #[derive(Clone, Debug)]
 pub struct DubboFrame {
     header: [u8; HEADER_LEN],
@@ -66,14 +69,13 @@ impl DubboFrame {
         body: Bytes,
         limits: &Limits,
     ) -> Result<Self, DecodeError> {
-        let routing = if header.is_request()
+        let mut routing = Routing::default();
+        if header.is_request()
             && !header.is_event()
             && header.serialization() == serialization::HESSIAN2
         {
-            routing::parse_request(&body, HEADER_LEN, limits)?
-        } else {
-            Routing::default()
-        };
+            routing::parse_request(&body, HEADER_LEN, limits, &mut routing)?;
+        }
         let header = Header { body_len: u32::try_from(body.len()).unwrap_or(u32::MAX), ..header };
         Ok(DubboFrame { header: header.to_bytes(), body, routing })
     }
@@ -148,10 +150,21 @@ impl DubboFrame {
     }
 
     /// The string attachment `key` of a hessian2 request (same as [`Frame::header`]).
+    ///
+    /// The attachments map is read from the body on each call (decode only validated it), so
+    /// a caller that needs many attachments should use [`Frame::for_each_header`] once.
     pub fn attachment(&self, key: &str) -> Option<&str> {
-        self.routing.attachments.iter().find_map(|a| {
-            (a.key.bytes(&self.body)? == key.as_bytes()).then(|| a.value.text(&self.body))?
-        })
+        let mut found = None;
+        self.routing.for_each_attachment(&self.body, |k, v| {
+            if k == key.as_bytes() {
+                if let Ok(v) = std::str::from_utf8(v) {
+                    found = Some(v);
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        found
     }
 }
 
@@ -221,11 +234,12 @@ impl Frame for DubboFrame {
     }
 
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
-        for a in self.routing.attachments.iter() {
-            if let (Some(k), Some(v)) = (a.key.text(&self.body), a.value.text(&self.body)) {
+        self.routing.for_each_attachment(&self.body, |k, v| {
+            if let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) {
                 visit(k, v);
             }
-        }
+            ControlFlow::Continue(())
+        });
     }
 
     fn body(&self) -> &Bytes {

@@ -3,18 +3,30 @@
 //! A Dubbo request body is: Dubbo version, service path, service version, method name,
 //! parameter-type descriptor (all strings), one value per parameter, then the attachments map
 //! (`group`, `interface`, `version`, `timeout`, user keys). The arguments are skipped, never
-//! built; only ranges of the body are kept, so decoding allocates nothing for requests with up
-//! to [`INLINE_ATTACHMENTS`] string attachments.
+//! built; only ranges of the body are kept, so decoding allocates nothing.
+//!
+//! Decode walks the attachments map once, to validate it (a malformed map is a decode error)
+//! and to count it against the header limit, and keeps only its range and the `group` value.
+//! Lookups of other attachments ([`Routing::for_each_attachment`]) read the map again from
+//! the body when asked: the frame stays small (it is moved several times per request), and
+//! a request whose attachments no route reads pays nothing for them.
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 use xprotocol::{DecodeError, Limits};
 
 use crate::hessian2::{Reader, StrValue};
-use crate::spill_vec::SpillVec;
 
-/// String attachments kept inline in a frame; more spill to one heap allocation.
+/// The number of string attachments older versions kept inline in a frame before spilling
+/// to the heap. Attachments are no longer copied into the frame (they are read from the body
+/// on demand), so any number of them decodes without allocating; the constant stays for
+/// source compatibility.
 pub const INLINE_ATTACHMENTS: usize = 16;
+
+/// The limits a map already validated at decode is read again under: the body passed the
+/// decoder's own limits, so none is needed to bound the walk (its time is linear in the body).
+const REREAD_LIMITS: Limits =
+    Limits { max_frame_bytes: usize::MAX, max_header_bytes: usize::MAX, max_nesting: usize::MAX };
 
 /// A range of the body holding valid UTF-8.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,11 +36,13 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    /// The span of `range` if it holds UTF-8 (and fits the u32 body length).
-    fn utf8(body: &[u8], range: Range<usize>) -> Option<Span> {
-        let text = body.get(range.clone())?;
-        std::str::from_utf8(text).ok()?;
-        Some(Span { start: u32::try_from(range.start).ok()?, end: u32::try_from(range.end).ok()? })
+    /// The span of `range` if it holds UTF-8 (and fits the u32 body length). `ascii` says the
+    /// reader already found every byte ASCII, so no second scan is needed.
+    fn utf8(body: &[u8], range: Range<usize>, ascii: bool) -> Option<Span> {
+        if !ascii {
+            std::str::from_utf8(body.get(range.clone())?).ok()?;
+        }
+        Self::raw(range)
     }
 
     fn raw(range: Range<usize>) -> Option<Span> {
@@ -46,16 +60,9 @@ impl Span {
     }
 }
 
-/// One attachment whose key and value are both strings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Attachment {
-    pub(crate) key: Span,
-    pub(crate) value: Span,
-}
-
 /// Where a request's routing fields are in its body. Fields that are null, sent in chunks or
 /// not UTF-8 are absent.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Routing {
     pub(crate) dubbo_version: Option<Span>,
     pub(crate) service: Option<Span>,
@@ -63,21 +70,56 @@ pub(crate) struct Routing {
     pub(crate) method: Option<Span>,
     pub(crate) parameter_types: Option<Span>,
     pub(crate) arguments: Option<Span>,
+    /// The last `group` attachment whose value is UTF-8 text.
     pub(crate) group: Option<Span>,
-    pub(crate) attachments: SpillVec<Attachment, INLINE_ATTACHMENTS>,
+    /// The attachments map value (opening byte to closing `Z`), if the body has a non-null
+    /// one; validated at decode.
+    attachments: Option<Span>,
+    /// Whether the map is an untyped `H` map of one-chunk strings only, which reads from its
+    /// own bytes. Any other map may refer to types or classes defined in the arguments, and
+    /// is read again from the start of the body.
+    plain_attachments: bool,
 }
 
-impl Default for Routing {
-    fn default() -> Self {
-        Routing {
-            dubbo_version: None,
-            service: None,
-            version: None,
-            method: None,
-            parameter_types: None,
-            arguments: None,
-            group: None,
-            attachments: SpillVec::new(),
+impl Routing {
+    /// Calls `visit(key, value)` with the raw bytes of each attachment whose key and value
+    /// are both strings sent in one chunk, in wire order, until it breaks. Reads the map
+    /// from `body`, which must be the body this routing was parsed from; allocates nothing
+    /// for a plain map.
+    pub(crate) fn for_each_attachment<'b>(
+        &self,
+        body: &'b [u8],
+        mut visit: impl FnMut(&'b [u8], &'b [u8]) -> ControlFlow<()>,
+    ) {
+        let Some(map) = self.attachments else { return };
+        let mut walk = |r: &mut Reader<'b>, offset: usize| -> Result<(), DecodeError> {
+            if !r.begin_map()? {
+                return Ok(());
+            }
+            while !r.eat_end() {
+                let key = r.read_str_or_skip(1)?;
+                let value = r.read_str_or_skip(1)?;
+                let (Some((key, _)), Some((value, _))) = (key, value) else { continue };
+                let at = |range: Range<usize>| body.get(range.start + offset..range.end + offset);
+                if let (Some(key), Some(value)) = (at(key), at(value)) {
+                    if visit(key, value).is_break() {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        };
+        // The map was validated at decode; a read error cannot happen and ends the walk.
+        if self.plain_attachments {
+            let start = map.start as usize;
+            let bytes = body.get(start..map.end as usize).unwrap_or_default();
+            let _ = walk(&mut Reader::new(bytes, &REREAD_LIMITS), start);
+        } else {
+            let mut r = Reader::new(body, &REREAD_LIMITS);
+            let mut routing = Routing::default();
+            if read_through_arguments(&mut r, body, 0, &REREAD_LIMITS, &mut routing).is_ok() {
+                let _ = walk(&mut r, 0);
+            }
         }
     }
 }
@@ -90,31 +132,35 @@ pub(crate) fn parse_request(
     body: &[u8],
     base: usize,
     limits: &Limits,
-) -> Result<Routing, DecodeError> {
+    routing: &mut Routing,
+) -> Result<(), DecodeError> {
     let mut r = Reader::new(body, limits).with_base_offset(base);
-    let mut routing = Routing::default();
-    let mut header_bytes = read_through_arguments(&mut r, body, base, limits, &mut routing)?;
+    let mut header_bytes = read_through_arguments(&mut r, body, base, limits, routing)?;
     if r.is_empty() {
-        return Ok(routing);
+        return Ok(());
     }
     let map_start = r.position();
+    let mut plain = body.get(map_start) == Some(&b'H');
     if r.begin_map()? {
         while !r.eat_end() {
             let key = r.read_str_or_skip(1)?;
             let value = r.read_str_or_skip(1)?;
-            let (Some(key), Some(value)) = (key, value) else { continue };
-            let (Some(key), Some(value)) = (Span::utf8(body, key), Span::utf8(body, value)) else {
+            let (Some((key, _)), Some((value, ascii))) = (key, value) else {
+                plain = false;
                 continue;
             };
-            if key.bytes(body) == Some(b"group".as_slice()) {
-                routing.group = Some(value);
+            if body.get(key) == Some(b"group".as_slice()) {
+                if let Some(value) = Span::utf8(body, value, ascii) {
+                    routing.group = Some(value);
+                }
             }
-            routing.attachments.push(Attachment { key, value });
         }
+        routing.attachments = Span::raw(map_start..r.position());
+        routing.plain_attachments = plain;
     }
     header_bytes += r.position() - map_start;
     limits.check_header(header_bytes as u64)?;
-    Ok(routing)
+    Ok(())
 }
 
 /// Reads the five routing strings and skips the arguments, leaving `r` at the attachments
@@ -128,9 +174,9 @@ pub(crate) fn read_through_arguments(
     routing: &mut Routing,
 ) -> Result<usize, DecodeError> {
     let string = |r: &mut Reader<'_>| -> Result<Option<Span>, DecodeError> {
-        match r.read_string()? {
-            StrValue::Contiguous(range) => Ok(Span::utf8(body, range)),
-            StrValue::Null | StrValue::Chunked => Ok(None),
+        match r.read_string_checked()? {
+            (StrValue::Contiguous(range), ascii) => Ok(Span::utf8(body, range, ascii)),
+            (StrValue::Null | StrValue::Chunked, _) => Ok(None),
         }
     };
     routing.dubbo_version = string(r)?;
@@ -138,18 +184,18 @@ pub(crate) fn read_through_arguments(
     routing.version = string(r)?;
     routing.method = string(r)?;
     let desc_at = r.position();
-    let params = match r.read_string()? {
-        StrValue::Null => 0,
-        StrValue::Chunked => {
+    let params = match r.read_string_checked()? {
+        (StrValue::Null, _) => 0,
+        (StrValue::Chunked, _) => {
             return Err(DecodeError::malformed(
                 "parameter types",
                 base + desc_at,
                 "descriptor sent in chunks",
             ))
         }
-        StrValue::Contiguous(range) => {
+        (StrValue::Contiguous(range), ascii) => {
             let desc = body.get(range.clone()).unwrap_or_default();
-            routing.parameter_types = Span::utf8(body, range);
+            routing.parameter_types = Span::utf8(body, range, ascii);
             count_parameters(desc).ok_or_else(|| {
                 DecodeError::malformed("parameter types", base + desc_at, "invalid descriptor")
             })?

@@ -49,11 +49,17 @@ impl Span {
     }
 }
 
-/// One top-level field: its head and the byte range of its value (after the head).
+/// One top-level field: its head and the byte range of its value (after the head), and what
+/// the walk read on the way: the number of an integer field, the bytes of a string or byte
+/// list (so that typed reads need not read the field again).
 #[derive(Clone, Copy, Debug)]
 struct Field {
     head: Head,
     value: Span,
+    /// The value of an integer field (0 for other types).
+    int: i64,
+    /// The bytes of a string or byte-list field (empty for other types).
+    inner: Span,
 }
 
 /// The decoded shape of a packet: integers by value, strings, buffer and maps by range.
@@ -110,8 +116,7 @@ impl Layout {
                 after_context = Some(head.offset);
             }
             let start = reader.offset();
-            reader
-                .skip_value(&head, limits.max_nesting)
+            let (int, inner) = read_top_level(&mut reader, &head, limits)
                 .map_err(|e| e.into_decode("packet field"))?;
             let value = Span::new(start..reader.offset())?;
             if let Some(slot) = fields.get_mut(usize::from(head.tag)) {
@@ -122,7 +127,7 @@ impl Layout {
                         "duplicate tag",
                     ));
                 }
-                *slot = Some(Field { head, value });
+                *slot = Some(Field { head, value, int, inner: Span::new(inner)? });
             }
             // Unknown tags (0, 11 and up) are skipped: a newer peer's extra fields.
         }
@@ -234,6 +239,29 @@ impl Layout {
     }
 }
 
+/// Skips the value of a top-level field, returning the number of an integer and the byte range
+/// (base-relative) of a string or byte list, which the packet's typed fields are.
+#[inline]
+fn read_top_level(
+    reader: &mut TlvReader<'_>,
+    head: &Head,
+    limits: &Limits,
+) -> Result<(i64, Range<usize>), TlvError> {
+    let bytes = match head.ty {
+        TypeCode::Int8 | TypeCode::Int16 | TypeCode::Int32 | TypeCode::Int64 | TypeCode::Zero => {
+            return Ok((reader.read_int(head)?, 0..0));
+        }
+        TypeCode::String1 | TypeCode::String4 => reader.read_string(head)?,
+        TypeCode::SimpleList => reader.read_simple_list(head)?,
+        _ => {
+            reader.skip_value(head, limits.max_nesting)?;
+            return Ok((0, 0..0));
+        }
+    };
+    let end = reader.offset();
+    Ok((0, end - bytes.len()..end))
+}
+
 fn missing(field: &'static str) -> DecodeError {
     DecodeError::malformed(field, 4, "required field missing")
 }
@@ -264,6 +292,9 @@ impl Picker<'_> {
 
     fn int(&self, name: &'static str, tag: usize) -> Result<Option<i64>, DecodeError> {
         let Some(f) = self.field(tag) else { return Ok(None) };
+        if f.head.ty.is_int() {
+            return Ok(Some(f.int));
+        }
         self.reader(&f).read_int(&f.head).map(Some).map_err(|e| e.into_decode(name))
     }
 
@@ -280,6 +311,9 @@ impl Picker<'_> {
 
     fn string(&self, name: &'static str, tag: usize) -> Result<Option<Span>, DecodeError> {
         let Some(f) = self.field(tag) else { return Ok(None) };
+        if f.head.ty.is_string() {
+            return Ok(Some(f.inner));
+        }
         let mut r = self.reader(&f);
         let s = r.read_string(&f.head).map_err(|e| e.into_decode(name))?;
         let end = r.offset();
@@ -288,6 +322,9 @@ impl Picker<'_> {
 
     fn bytes(&self, name: &'static str, tag: usize) -> Result<Option<Span>, DecodeError> {
         let Some(f) = self.field(tag) else { return Ok(None) };
+        if f.head.ty == TypeCode::SimpleList {
+            return Ok(Some(f.inner));
+        }
         let mut r = self.reader(&f);
         let s = r.read_simple_list(&f.head).map_err(|e| e.into_decode(name))?;
         let end = r.offset();

@@ -161,24 +161,43 @@ impl<'a> Reader<'a> {
     /// # Errors
     /// Truncated input, bad UTF-8 lead bytes, or a value that is neither a string nor null.
     pub fn read_string(&mut self) -> Result<StrValue, DecodeError> {
+        self.read_string_checked().map(|(value, _)| value)
+    }
+
+    /// As [`read_string`](Self::read_string), and says whether the string's bytes are all
+    /// ASCII: then they are valid UTF-8 and the caller need not scan them again.
+    #[inline]
+    pub(crate) fn read_string_checked(&mut self) -> Result<(StrValue, bool), DecodeError> {
+        // The common case: a compact string (under 32 characters) of ASCII, whose length in
+        // characters is its length in bytes.
+        if let Some(&code @ 0x00..=0x1f) = self.buf.get(self.pos) {
+            let start = self.pos + 1;
+            let end = start + usize::from(code);
+            if self.buf.get(start..end).is_some_and(<[u8]>::is_ascii) {
+                self.pos = end;
+                return Ok((StrValue::Contiguous(start..end), true));
+            }
+        }
         let at = self.pos;
         match self.next_byte()? {
-            b'N' => Ok(StrValue::Null),
-            code if is_string_code(code) => self.string_body(code),
+            b'N' => Ok((StrValue::Null, false)),
+            code if is_string_code(code) => self.string_body_checked(code),
             _ => Err(self.malformed(at, "expected a string")),
         }
     }
 
-    /// Reads the next value as a string if it is one sent in one chunk; skips it otherwise.
-    /// `depth` is the nesting the value sits at, counted against the limit.
+    /// Reads the next value as a string if it is one sent in one chunk (its range, and whether
+    /// it is all ASCII); skips it otherwise. `depth` is the nesting the value sits at, counted
+    /// against the limit.
+    #[inline]
     pub(crate) fn read_str_or_skip(
         &mut self,
         depth: usize,
-    ) -> Result<Option<Range<usize>>, DecodeError> {
+    ) -> Result<Option<(Range<usize>, bool)>, DecodeError> {
         match self.peek() {
-            Some(code) if is_string_code(code) => match self.read_string()? {
-                StrValue::Contiguous(range) => Ok(Some(range)),
-                StrValue::Null | StrValue::Chunked => Ok(None),
+            Some(code) if is_string_code(code) => match self.read_string_checked()? {
+                (StrValue::Contiguous(range), ascii) => Ok(Some((range, ascii))),
+                (StrValue::Null | StrValue::Chunked, _) => Ok(None),
             },
             _ => {
                 self.skip_value_at(depth)?;
@@ -188,8 +207,14 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the rest of a string whose first code byte was `code`, following chunks.
-    pub(super) fn string_body(&mut self, mut code: u8) -> Result<StrValue, DecodeError> {
+    pub(super) fn string_body(&mut self, code: u8) -> Result<StrValue, DecodeError> {
+        self.string_body_checked(code).map(|(value, _)| value)
+    }
+
+    /// As [`string_body`](Self::string_body), and says whether every byte was ASCII.
+    fn string_body_checked(&mut self, mut code: u8) -> Result<(StrValue, bool), DecodeError> {
         let mut chunks = 0usize;
+        let mut ascii = true;
         loop {
             let at = self.pos.saturating_sub(1);
             let (chars, last) = match code {
@@ -202,22 +227,30 @@ impl<'a> Reader<'a> {
                 _ => return Err(self.malformed(at, "expected a string chunk")),
             };
             let start = self.pos;
-            self.skip_chars(chars)?;
+            ascii &= self.skip_chars(chars)?;
             if last {
-                return Ok(if chunks == 0 {
+                let value = if chunks == 0 {
                     StrValue::Contiguous(start..self.pos)
                 } else {
                     StrValue::Chunked
-                });
+                };
+                return Ok((value, ascii));
             }
             chunks += 1;
             code = self.next_byte()?;
         }
     }
 
-    /// Skips `chars` characters. Hessian counts UTF-16 code units: Java writes a supplementary
-    /// character as two 3-byte surrogates, others as one 4-byte sequence counted as two.
-    fn skip_chars(&mut self, chars: usize) -> Result<(), DecodeError> {
+    /// Skips `chars` characters and says whether they were all ASCII. Hessian counts UTF-16
+    /// code units: Java writes a supplementary character as two 3-byte surrogates, others as
+    /// one 4-byte sequence counted as two.
+    fn skip_chars(&mut self, chars: usize) -> Result<bool, DecodeError> {
+        // The common case: `chars` ASCII bytes, checked a word at a time by `is_ascii`.
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        if rest.get(..chars).is_some_and(<[u8]>::is_ascii) {
+            self.pos += chars;
+            return Ok(true);
+        }
         let mut left = chars;
         while left > 0 {
             let rest = self.buf.get(self.pos..).unwrap_or_default();
@@ -240,7 +273,7 @@ impl<'a> Reader<'a> {
             self.advance(bytes)?;
             left -= units;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Skips the rest of a binary value whose first code byte was `code`, following chunks.

@@ -25,11 +25,16 @@ impl Reader<'_> {
 
     /// Skips one value that sits inside `depth` open containers.
     pub(crate) fn skip_value_at(&mut self, depth: usize) -> Result<(), DecodeError> {
+        // A scalar, string or binary (most arguments and attachment values) needs no stack.
+        let at = self.pos;
+        let Some(expects) = self.begin_value()? else { return Ok(()) };
+        if depth >= self.max_depth {
+            return Err(DecodeError::TooDeep { limit: self.max_depth, offset: self.offset(at) });
+        }
         let mut stack: SpillVec<u32, 32> = SpillVec::new();
-        let mut root_pending = true;
+        stack.push(expects);
         loop {
             match stack.last_mut() {
-                None if root_pending => root_pending = false,
                 None => return Ok(()),
                 Some(top) => match *top {
                     OPEN_LIST | MAP_KEY if self.eat_end() => {

@@ -46,20 +46,24 @@ impl<'a> TlvReader<'a> {
     }
 
     /// Base-relative offset of the next byte to read.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.base + self.pos
     }
 
     /// Bytes left to read.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
 
     /// Whether every byte has been read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
+    #[inline]
     fn take(&mut self, n: usize, at: usize) -> Result<&'a [u8], TlvError> {
         let end = self.pos.checked_add(n).ok_or(TlvError::Truncated { offset: at })?;
         let bytes = self.buf.get(self.pos..end).ok_or(TlvError::Truncated { offset: at })?;
@@ -67,6 +71,7 @@ impl<'a> TlvReader<'a> {
         Ok(bytes)
     }
 
+    #[inline]
     fn take_array<const N: usize>(&mut self, at: usize) -> Result<[u8; N], TlvError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, at)?);
@@ -85,6 +90,7 @@ impl<'a> TlvReader<'a> {
     ///
     /// # Errors
     /// [`TlvError::Truncated`] or [`TlvError::BadType`].
+    #[inline]
     pub fn read_head(&mut self) -> Result<Head, TlvError> {
         let offset = self.offset();
         let [b] = self.take_array::<1>(offset)?;
@@ -101,6 +107,7 @@ impl<'a> TlvReader<'a> {
     ///
     /// # Errors
     /// [`TlvError::TypeMismatch`] if `head` is not an integer, [`TlvError::Truncated`].
+    #[inline]
     pub fn read_int(&mut self, head: &Head) -> Result<i64, TlvError> {
         let at = head.offset;
         Ok(match head.ty {
@@ -132,6 +139,7 @@ impl<'a> TlvReader<'a> {
     ///
     /// # Errors
     /// [`TlvError::TypeMismatch`] if `head` is not a string, [`TlvError::Truncated`].
+    #[inline]
     pub fn read_string(&mut self, head: &Head) -> Result<&'a [u8], TlvError> {
         let at = head.offset;
         let len = match head.ty {
@@ -149,6 +157,7 @@ impl<'a> TlvReader<'a> {
     /// # Errors
     /// [`TlvError::TypeMismatch`] if `head` is not a simple list, [`TlvError::BadContainer`]
     /// for a wrong element head, [`TlvError::BadLength`], [`TlvError::Truncated`].
+    #[inline]
     pub fn read_simple_list(&mut self, head: &Head) -> Result<&'a [u8], TlvError> {
         if head.ty != TypeCode::SimpleList {
             return Err(TlvError::TypeMismatch {
@@ -173,6 +182,7 @@ impl<'a> TlvReader<'a> {
     /// [`TlvError::BadContainer`] if the next field is not a tag-0 integer,
     /// [`TlvError::BadLength`] if the count is negative, [`TlvError::Truncated`] if it is
     /// larger than the bytes left could hold.
+    #[inline]
     pub fn read_count(&mut self, min_item_bytes: usize) -> Result<usize, TlvError> {
         let head = self.read_head()?;
         if head.tag != 0 || !head.ty.is_int() {
@@ -191,76 +201,98 @@ impl<'a> TlvReader<'a> {
     /// Skips the value of `head`, however nested, following at most
     /// `min(max_nesting, MAX_NESTING_CAP)` levels of lists, maps and structs.
     ///
-    /// The walk is a loop over a fixed stack (no recursion, no allocation); every step
-    /// consumes at least one byte, so its time is linear in the input.
+    /// Scalars, strings, byte lists and empty containers (every top-level field of a typical
+    /// packet) are skipped directly. Other containers are walked in a loop over an explicit
+    /// stack (no recursion, no allocation) that keeps its first levels inline and moves to the
+    /// full `MAX_NESTING_CAP`-level array only when a walk goes deeper, so a shallow value does
+    /// not pay for zeroing 1 KiB. Every step consumes at least one byte, so the time is linear
+    /// in the input.
     ///
     /// # Errors
     /// [`TlvError::TooDeep`] past the nesting limit, [`TlvError::UnexpectedStructEnd`] if
     /// `head` itself is a struct end, and any error of the values inside.
+    #[inline]
     pub fn skip_value(&mut self, head: &Head, max_nesting: usize) -> Result<(), TlvError> {
+        match self.skip_leaf(head)? {
+            Some(0) | None => Ok(()),
+            Some(opened) => self.skip_container(head, opened, max_nesting),
+        }
+    }
+
+    /// Skips a value that holds no other value and returns `None`; for a list, map or struct,
+    /// reads its count and returns how many values are still to skip inside it (`Some(0)` for
+    /// an empty list or map, [`OPEN_STRUCT`] for a struct). A struct end is an error here: it
+    /// is only valid inside a struct, which [`skip_container`](Self::skip_container) tracks.
+    #[inline]
+    fn skip_leaf(&mut self, head: &Head) -> Result<Option<usize>, TlvError> {
+        Ok(match head.ty {
+            TypeCode::Int8
+            | TypeCode::Int16
+            | TypeCode::Int32
+            | TypeCode::Int64
+            | TypeCode::Zero => {
+                self.read_int(head)?;
+                None
+            }
+            TypeCode::Float | TypeCode::Double => {
+                self.read_float(head)?;
+                None
+            }
+            TypeCode::String1 | TypeCode::String4 => {
+                self.read_string(head)?;
+                None
+            }
+            TypeCode::SimpleList => {
+                self.read_simple_list(head)?;
+                None
+            }
+            TypeCode::List => Some(self.read_count(1)?),
+            TypeCode::Map => Some(self.read_count(2)?.saturating_mul(2)),
+            TypeCode::StructBegin => Some(OPEN_STRUCT as usize),
+            TypeCode::StructEnd => {
+                return Err(TlvError::UnexpectedStructEnd { offset: head.offset })
+            }
+        })
+    }
+
+    /// Skips the inside of the container `head`, whose count [`skip_leaf`](Self::skip_leaf)
+    /// has read (`opened`).
+    fn skip_container(
+        &mut self,
+        head: &Head,
+        opened: usize,
+        max_nesting: usize,
+    ) -> Result<(), TlvError> {
         let limit = max_nesting.min(MAX_NESTING_CAP);
         // Each level holds the values still to skip in an open list or map, or OPEN_STRUCT.
-        let mut stack = [0u32; MAX_NESTING_CAP];
-        let mut depth = 0usize;
+        let mut stack = SkipStack::new();
         let mut cur = *head;
+        let mut opened = Some(opened);
         loop {
-            let opened = match cur.ty {
-                TypeCode::Int8
-                | TypeCode::Int16
-                | TypeCode::Int32
-                | TypeCode::Int64
-                | TypeCode::Zero => {
-                    self.read_int(&cur)?;
-                    None
-                }
-                TypeCode::Float | TypeCode::Double => {
-                    self.read_float(&cur)?;
-                    None
-                }
-                TypeCode::String1 | TypeCode::String4 => {
-                    self.read_string(&cur)?;
-                    None
-                }
-                TypeCode::SimpleList => {
-                    self.read_simple_list(&cur)?;
-                    None
-                }
-                TypeCode::List => Some(self.read_count(1)?),
-                TypeCode::Map => Some(self.read_count(2)?.saturating_mul(2)),
-                TypeCode::StructBegin => Some(OPEN_STRUCT as usize),
-                TypeCode::StructEnd => {
-                    match depth.checked_sub(1).and_then(|top| stack.get(top)) {
-                        Some(&OPEN_STRUCT) => depth -= 1,
-                        _ => return Err(TlvError::UnexpectedStructEnd { offset: cur.offset }),
-                    }
-                    None
-                }
-            };
             let mut completed = true;
             if let Some(count) = opened {
                 if count > 0 {
-                    if depth >= limit {
+                    if stack.depth >= limit {
                         return Err(TlvError::TooDeep { limit, offset: cur.offset });
                     }
-                    let slot = stack
-                        .get_mut(depth)
-                        .ok_or(TlvError::TooDeep { limit, offset: cur.offset })?;
                     // Counts were checked against the bytes left, and frames are far below
                     // 4 GiB, so they fit; saturate rather than trust that.
-                    *slot = u32::try_from(count).unwrap_or(OPEN_STRUCT - 1);
-                    depth += 1;
+                    let level = u32::try_from(count).unwrap_or(OPEN_STRUCT - 1);
+                    if !stack.push(level) {
+                        return Err(TlvError::TooDeep { limit, offset: cur.offset });
+                    }
                     completed = false;
                 }
             }
             // A finished value completes one element of the innermost list or map, which may
             // finish that container in turn; inside a struct, the next head decides.
             while completed {
-                let Some(top) = depth.checked_sub(1) else { return Ok(()) };
-                match stack.get_mut(top) {
+                let Some(top) = stack.depth.checked_sub(1) else { return Ok(()) };
+                match stack.slot_mut(top) {
                     Some(slot) if *slot != OPEN_STRUCT => {
                         *slot -= 1;
                         if *slot == 0 {
-                            depth = top;
+                            stack.depth = top;
                         } else {
                             completed = false;
                         }
@@ -269,6 +301,16 @@ impl<'a> TlvReader<'a> {
                 }
             }
             cur = self.read_head()?;
+            opened = if cur.ty == TypeCode::StructEnd {
+                let top = stack.depth.checked_sub(1);
+                match top.and_then(|top| stack.slot_mut(top)) {
+                    Some(&mut OPEN_STRUCT) => stack.depth -= 1,
+                    _ => return Err(TlvError::UnexpectedStructEnd { offset: cur.offset }),
+                }
+                None
+            } else {
+                self.skip_leaf(&cur)?
+            };
         }
     }
 
@@ -280,5 +322,50 @@ impl<'a> TlvReader<'a> {
         let head = self.read_head()?;
         self.skip_value(&head, max_nesting)?;
         Ok(head)
+    }
+}
+
+/// Levels of the skip stack kept inline; a walk that goes deeper moves to the full array.
+const SHALLOW_LEVELS: usize = 16;
+
+/// The skip walk's stack: [`SHALLOW_LEVELS`] inline levels, and the full
+/// [`MAX_NESTING_CAP`]-level array created (on the stack, never the heap) only when a walk
+/// goes deeper than that, so that shallow values do not pay for zeroing 1 KiB.
+struct SkipStack {
+    shallow: [u32; SHALLOW_LEVELS],
+    deep: Option<[u32; MAX_NESTING_CAP]>,
+    depth: usize,
+}
+
+impl SkipStack {
+    fn new() -> Self {
+        SkipStack { shallow: [0; SHALLOW_LEVELS], deep: None, depth: 0 }
+    }
+
+    fn slot_mut(&mut self, level: usize) -> Option<&mut u32> {
+        match &mut self.deep {
+            Some(deep) => deep.get_mut(level),
+            None => self.shallow.get_mut(level),
+        }
+    }
+
+    /// Pushes a level; `false` if the stack is full ([`MAX_NESTING_CAP`] levels).
+    fn push(&mut self, level: u32) -> bool {
+        if self.deep.is_none() && self.depth >= SHALLOW_LEVELS {
+            let mut deep = [0u32; MAX_NESTING_CAP];
+            for (dst, src) in deep.iter_mut().zip(self.shallow) {
+                *dst = src;
+            }
+            self.deep = Some(deep);
+        }
+        let depth = self.depth;
+        match self.slot_mut(depth) {
+            Some(slot) => {
+                *slot = level;
+                self.depth += 1;
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -226,3 +226,25 @@ proptest! {
         prop_assert!(r.is_empty());
     }
 }
+
+#[test]
+fn walks_deeper_than_the_inline_levels_end_where_the_value_ends() {
+    // 40 nested structs, each holding an int before the next level and a two-item list
+    // after it, so that the walk crosses the inline levels going in and coming back out.
+    for levels in [1usize, 15, 16, 17, 40] {
+        let mut v = Vec::new();
+        for _ in 0..levels {
+            v.extend_from_slice(&[0x0a, 0x10, 0x07]);
+        }
+        for _ in 0..levels {
+            v.extend_from_slice(&[0x29, 0x00, 0x02, 0x0c, 0x00, 0x05, 0x0b]);
+        }
+        v.extend_from_slice(&[0x50, 0x09]);
+        let mut r = TlvReader::new(&v);
+        let head = r.skip_field(64).unwrap();
+        assert_eq!(head.ty, TypeCode::StructBegin, "{levels} levels");
+        let h = r.read_head().unwrap();
+        assert_eq!((h.tag, r.read_int(&h).unwrap()), (5, 9), "{levels} levels");
+        assert!(r.is_empty());
+    }
+}
