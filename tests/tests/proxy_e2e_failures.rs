@@ -205,10 +205,10 @@ async fn concurrent_retries_avoid_the_refusing_endpoint() -> Result<()> {
         let addr = port(&gateway)?;
         // The gateway has no connection to `a` yet; from now on connecting to it is refused.
         a.kill().await?;
-        // Twenty calls at once, each allowed one retry on connect failure: a retry picked
-        // from the shared round-robin counter lands on the dead endpoint again whenever
-        // another request took the live one's turn in between, and that call fails with
-        // TARSADAPTERNULL (-10) "connect to …: Connection refused".
+        // Twenty calls at once, each allowed one retry on connect failure. Other requests
+        // move the shared round-robin counter between a call's tries, so only a retry that
+        // avoids the endpoint its first try used is sure to land on the live one; one that
+        // did not would fail with TARSADAPTERNULL (-10) "connect to …: Connection refused".
         let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
         let calls = json!({"timeout": 5000, "names": names}).to_string();
         let run = run(tars_client(addr, "batch", Some(&calls))?).await?;
