@@ -95,6 +95,7 @@ impl Gateway {
             drain_timeout: limits.drain_timeout,
             // A caller that disconnects cancels its upstream requests.
             cancel_on_peer_close: true,
+            frame_timeout: (!limits.frame_timeout.is_zero()).then_some(limits.frame_timeout),
             ..EngineConfig::default()
         };
         let mut listeners = Vec::new();

@@ -55,6 +55,7 @@ clusters:
 {endpoints}
 limits:
   max_frame_bytes: 65536
+  frame_timeout: 300ms
   drain_timeout: 5s
 admin:
   address: 127.0.0.1:0
@@ -190,5 +191,22 @@ async fn without_retries_a_dead_endpoint_gives_a_connection_closed_reply() {
     statuses.sort();
     let closed = u32::from(ResponseStatus::ConnectionClosed.as_u16());
     assert_eq!(statuses, vec![Some(0), Some(closed)], "round robin met each endpoint once");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_caller_stalling_mid_frame_is_closed_after_the_frame_timeout() {
+    let backend = backend().await;
+    let gw = gateway(&[backend.local_addr()], "").await;
+    let c = client(&gw).await;
+    let mut stalled = TcpStream::connect(gw.listener_address("main").unwrap()).await.unwrap();
+    // The first 12 bytes of a Bolt v1 request header, then nothing.
+    stalled.write_all(&[0x01, 0x01, 0x00, 0x01, 0x01, 0, 0, 0, 9, 0x01, 0, 0]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(within(stalled.read(&mut buf)).await.unwrap().unwrap_or(0), 0, "closed");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(&within(c.call(request(4, "fine"))).await.unwrap().unwrap().body()[..], b"fine");
     gw.shutdown().await;
 }

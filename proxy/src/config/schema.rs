@@ -376,6 +376,10 @@ pub struct LimitsConfig {
     /// A downstream connection idle this long is closed. Default 10m.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Once a frame's first bytes have arrived, the rest must arrive within this long or the
+    /// connection is closed (a peer stalling mid-frame). `0s` turns it off. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub frame_timeout: Duration,
     /// On shutdown, time allowed for in-flight requests to finish. Default 10s.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
@@ -390,6 +394,7 @@ impl Default for LimitsConfig {
             max_connections: 10_000,
             max_requests_per_connection: 1024,
             idle_timeout: Duration::from_secs(600),
+            frame_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
         }
     }

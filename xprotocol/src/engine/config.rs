@@ -48,6 +48,11 @@ pub struct EngineConfig {
     /// caller who disconnects cancels its upstream requests; a plain server keeps the default,
     /// `false`, which answers a peer that only half-closed.
     pub cancel_on_peer_close: bool,
+    /// Server side: once a frame's first bytes have arrived, the rest must arrive within this
+    /// long, or the connection is closed (a peer that stalls mid-frame — slowloris — holds no
+    /// connection for longer). `None` waits for as long as the connection lives. Default
+    /// `None`.
+    pub frame_timeout: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +66,7 @@ impl Default for EngineConfig {
             idle_timeout: None,
             drain_timeout: Duration::from_secs(30),
             cancel_on_peer_close: false,
+            frame_timeout: None,
         }
     }
 }

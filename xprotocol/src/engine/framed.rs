@@ -40,6 +40,11 @@ impl ReadBuf {
         r.read_buf(&mut self.buf).await
     }
 
+    /// Whether no undecoded byte is buffered (no frame is partly read).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// The next whole frame, if the buffer holds one.
     pub(crate) fn decode<C: Codec>(
         &mut self,

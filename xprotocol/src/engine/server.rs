@@ -130,6 +130,8 @@ where
         config,
         last_active: now,
         idle_timer: Box::pin(tokio::time::sleep_until(idle_deadline)),
+        partial_since: None,
+        frame_timer: Box::pin(tokio::time::sleep_until(now + FAR)),
         draining: false,
         drain_timer: Box::pin(tokio::time::sleep_until(now + FAR)),
         shutdown: Box::pin(shutdown.cancelled_owned()),
@@ -169,6 +171,9 @@ struct ServerConn<P: Protocol, H, R, W> {
     config: EngineConfig,
     last_active: Instant,
     idle_timer: Pin<Box<Sleep>>,
+    /// When the frame now partly buffered began to arrive, if one is.
+    partial_since: Option<Instant>,
+    frame_timer: Pin<Box<Sleep>>,
     draining: bool,
     drain_timer: Pin<Box<Sleep>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -219,6 +224,12 @@ where
                         return Ok(());
                     }
                 }
+                () = &mut self.frame_timer, if self.partial_since.is_some() => {
+                    if self.frame_expired() {
+                        warn!(protocol = self.protocol.name(), "frame not completed in time; closing");
+                        return Ok(());
+                    }
+                }
                 () = &mut self.shutdown, if !self.draining => self.start_drain(),
                 () = &mut self.drain_timer, if self.draining => {
                     warn!(in_flight = self.calls.len(), "drain timeout; aborting handler calls");
@@ -231,16 +242,21 @@ where
 
     fn on_read(&mut self) -> Result<(), EngineError> {
         self.last_active = Instant::now();
+        let mut decoded_any = false;
         loop {
             let frame = match self.rbuf.decode(&mut self.codec) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    self.track_partial_frame(decoded_any);
+                    return Ok(());
+                }
                 Err(e) => {
                     let protocol = self.protocol.name();
                     warn!(protocol, error = %e, "undecodable bytes; closing the connection");
                     return Err(EngineError::Decode(e));
                 }
             };
+            decoded_any = true;
             match frame.kind() {
                 StreamKind::Request | StreamKind::OneWayRequest => self.dispatch(frame),
                 StreamKind::HeartbeatRequest => {
@@ -337,6 +353,32 @@ where
     fn start_drain(&mut self) {
         self.draining = true;
         self.drain_timer.as_mut().reset(Instant::now() + self.config.drain_timeout);
+    }
+
+    /// Starts (or stops) the clock of a partly read frame after a read: a new partial frame
+    /// starts it, a buffer emptied by decoding stops it.
+    fn track_partial_frame(&mut self, decoded_any: bool) {
+        let Some(limit) = self.config.frame_timeout else { return };
+        if self.rbuf.is_empty() {
+            self.partial_since = None;
+        } else if decoded_any || self.partial_since.is_none() {
+            let now = Instant::now();
+            self.partial_since = Some(now);
+            self.frame_timer.as_mut().reset(now + limit);
+        }
+    }
+
+    /// Whether the partly read frame has had its time; if not, re-arms the timer.
+    fn frame_expired(&mut self) -> bool {
+        let (Some(since), Some(limit)) = (self.partial_since, self.config.frame_timeout) else {
+            return false;
+        };
+        let deadline = since + limit;
+        if Instant::now() >= deadline {
+            return true;
+        }
+        self.frame_timer.as_mut().reset(deadline);
+        false
     }
 
     fn idle_timer_armed(&self) -> bool {
@@ -509,6 +551,28 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(120)).await;
         assert!(!finished.load(std::sync::atomic::Ordering::SeqCst), "the call was aborted");
         assert!(peer.recv().await.is_none(), "no reply after the peer closed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_stalled_midway_closes_the_connection_after_the_frame_timeout() {
+        use crate::Codec as _;
+        let timed = EngineConfig { frame_timeout: Some(Duration::from_secs(2)), ..config() };
+        let (mut peer, server, _token) = raw_server(picky, timed);
+        // A whole frame is answered; the clock only runs while a frame is incomplete.
+        peer.send(&TinyFrame::request(1, "0")).await;
+        assert_eq!(peer.recv().await.unwrap().id, 1);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let mut wire = bytes::BytesMut::new();
+        crate::Protocol::codec(&TINY, crate::Limits::DEFAULT)
+            .encode(&TinyFrame::request(2, "0"), &mut wire)
+            .unwrap();
+        let started = Instant::now();
+        peer.send_raw(&wire[..3]).await;
+        let closed = tokio::time::timeout(Duration::from_secs(60), peer.recv()).await;
+        assert!(closed.expect("closed before the test's own deadline").is_none(), "closed");
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(3), "{waited:?}");
+        server.await.unwrap().unwrap();
     }
 
     #[tokio::test(start_paused = true)]
