@@ -232,37 +232,12 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use bytes::Bytes;
-    use xprotocol::{EncodeError, RequestId, StreamKind};
-
     use super::*;
     use crate::config::{LbPolicy, RouteActionConfig, RouteConfig, RouteMatchConfig};
     use crate::config::{RouteTableConfig, WeightedClusterConfig};
+    use crate::route::table::tests::TestFrame;
     use crate::upstream::cluster::tests::cluster_config;
     use crate::upstream::ClusterSet;
-
-    #[derive(Debug, Default)]
-    struct AnyRequest {
-        body: Bytes,
-    }
-
-    impl Frame for AnyRequest {
-        fn kind(&self) -> StreamKind {
-            StreamKind::Request
-        }
-        fn request_id(&self) -> RequestId {
-            RequestId(1)
-        }
-        fn set_request_id(&mut self, _: RequestId) -> Result<(), EncodeError> {
-            Ok(())
-        }
-        fn body(&self) -> &Bytes {
-            &self.body
-        }
-        fn wire_len(&self) -> usize {
-            0
-        }
-    }
 
     fn route(action: RouteActionConfig, add: &[(&str, &str)], remove: &[&str]) -> RouteConfig {
         RouteConfig {
@@ -292,7 +267,7 @@ mod tests {
             Arc::new(Dispatch::new(tables, &LimitsConfig::default(), &Arc::new(Metrics::new())));
         let policy = dispatch.policy("l", "bolt", &Metrics::new());
         (0..64)
-            .filter_map(|_| match policy.route(&AnyRequest::default()) {
+            .filter_map(|_| match policy.route(&TestFrame::default()) {
                 Decision::Forward(plan) => Some(plan),
                 Decision::Reply { .. } => None,
             })

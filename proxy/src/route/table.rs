@@ -238,7 +238,7 @@ fn build_route(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use bytes::Bytes;
     use xprotocol::{EncodeError, Failure, RequestId, StreamKind};
 
@@ -250,8 +250,9 @@ mod tests {
     use crate::upstream::cluster::tests::cluster_config;
 
     /// A request with the routing fields a test sets.
+    /// A request with just the routing fields a test sets.
     #[derive(Debug, Default)]
-    struct TestFrame {
+    pub(crate) struct TestFrame {
         service: Option<&'static str>,
         method: Option<&'static str>,
         version: Option<&'static str>,
