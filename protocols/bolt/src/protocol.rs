@@ -5,7 +5,7 @@ use xprotocol::{
     Codec, DetectResult, Failure, Frame, Limits, PoolMode, Protocol, RequestId, StreamKind,
 };
 
-use crate::builder::CODEC_HESSIAN2;
+use crate::builder::{BoltFrameBuilder, CODEC_HESSIAN2};
 use crate::codec::BoltCodec;
 use crate::frame::BoltFrame;
 use crate::hessian;
@@ -45,6 +45,14 @@ impl Bolt {
         }
     }
 
+    /// Samples of v2 use `ver1` 2 with the CRC, the form that checks the most.
+    fn sample_framing(&self, b: BoltFrameBuilder) -> BoltFrameBuilder {
+        match self.version {
+            BoltVersion::V1 => b,
+            BoltVersion::V2 => b.ver1(2).crc(true),
+        }
+    }
+
     fn sample_request(&self) -> Option<BoltFrame> {
         let b = BoltFrame::request(self.version, 1)
             .timeout(3000)
@@ -52,24 +60,14 @@ impl Bolt {
             .header("service", "com.alipay.sofa.rpc.quickstart.HelloService:1.0")
             .header("sofa_head_method_name", "sayHello")
             .content(Bytes::from_static(b"N"));
-        match self.version {
-            BoltVersion::V1 => b,
-            BoltVersion::V2 => b.ver1(2).crc(true),
-        }
-        .build()
-        .ok()
+        self.sample_framing(b).build().ok()
     }
 
     fn sample_response(&self) -> Option<BoltFrame> {
         let b = BoltFrame::response(self.version, 1, ResponseStatus::Success)
             .class_name(hessian::SOFA_RESPONSE_CLASS)
             .content(Bytes::from_static(b"N"));
-        match self.version {
-            BoltVersion::V1 => b,
-            BoltVersion::V2 => b.ver1(2).crc(true),
-        }
-        .build()
-        .ok()
+        self.sample_framing(b).build().ok()
     }
 }
 
@@ -195,7 +193,7 @@ impl Protocol for Bolt {
 }
 
 /// A response-typed builder carrying `request`'s version, `ver1`, switch, codec and id.
-fn reply_to(request: &BoltFrame, cmdcode: u16) -> crate::builder::BoltFrameBuilder {
+fn reply_to(request: &BoltFrame, cmdcode: u16) -> BoltFrameBuilder {
     let id = u32::try_from(request.request_id().0).unwrap_or_default();
     let version = request.bolt_version();
     let b = if cmdcode == layout::CMD_HEARTBEAT {

@@ -229,11 +229,9 @@ impl RelayPolicy for GatewayPolicy {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::time::Duration;
 
     use super::*;
-    use crate::config::{LbPolicy, RouteActionConfig, RouteConfig, RouteMatchConfig};
+    use crate::config::{LbPolicy, RouteActionConfig, RouteConfig};
     use crate::config::{RouteTableConfig, WeightedClusterConfig};
     use crate::route::table::tests::TestFrame;
     use crate::upstream::cluster::tests::cluster_config;
@@ -241,17 +239,12 @@ mod tests {
 
     fn route(action: RouteActionConfig, add: &[(&str, &str)], remove: &[&str]) -> RouteConfig {
         RouteConfig {
-            name: None,
-            matches: RouteMatchConfig::default(),
-            action,
-            timeout: Duration::from_secs(10),
-            retry: None,
             request_headers_to_add: add
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             request_headers_to_remove: remove.iter().map(|s| (*s).to_owned()).collect(),
-            metadata_match: BTreeMap::new(),
+            ..crate::route::table::tests::route(action)
         }
     }
 

@@ -312,7 +312,8 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn route(action: RouteActionConfig) -> RouteConfig {
+    /// A route with `action`, matching everything, every other field defaulted.
+    pub(crate) fn route(action: RouteActionConfig) -> RouteConfig {
         RouteConfig {
             name: None,
             matches: RouteMatchConfig::default(),
