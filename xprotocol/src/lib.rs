@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod limits;
+pub mod owned;
 pub mod protocol;
 pub mod registry;
 pub mod relay;
@@ -34,6 +35,7 @@ pub use detect::DetectResult;
 pub use error::{DecodeError, EncodeError};
 pub use frame::{Frame, RequestId, StreamKind};
 pub use limits::Limits;
+pub use owned::{ConnectionProtocol, OwnsConnection};
 pub use protocol::{AnyProtocol, Failure, PoolMode, Protocol, RequestIdGenerator};
 pub use registry::{ProtocolSet, Registration};
 

@@ -177,6 +177,11 @@ pub trait AnyProtocol: Send + Sync + 'static {
     fn decode_all(&self, bytes: &[u8], limits: Limits) -> Result<(usize, usize), DecodeError>;
     /// The concrete protocol, for downcasting.
     fn as_any(&self) -> &dyn Any;
+    /// Whether the protocol serves its connections itself (HTTP with hyper and h2, see
+    /// [`owned`](crate::owned)) instead of through [`serve_relay`](Self::serve_relay).
+    fn owns_connection(&self) -> bool {
+        false
+    }
     /// Serves one downstream connection as a gateway: decodes requests, asks `policy` where
     /// each goes, forwards them over pooled upstream connections and answers in this protocol
     /// (see [`relay`](crate::relay)). Monomorphised per protocol, so the per-frame loop makes no

@@ -67,4 +67,8 @@ pub enum EngineError {
     /// The socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+    /// The protocol owns its connections (HTTP): it is served by its own server, not by the
+    /// frame engine.
+    #[error("protocol {0:?} serves its own connections and has no frame relay")]
+    OwnsConnection(&'static str),
 }
