@@ -1,0 +1,2 @@
+//! (being written)
+#![warn(missing_docs)]
