@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod http;
 pub mod listener;
 pub mod route;
 pub mod upstream;

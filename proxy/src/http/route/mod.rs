@@ -1,0 +1,1 @@
+//! HTTP routing (being written).
