@@ -26,6 +26,7 @@ use crate::upstream::ClusterSet;
 pub fn link_protocols() {
     let _ = (&xprotocol_bolt::BOLT_V1, &xprotocol_bolt::BOLT_V2);
     let _ = (&xprotocol_dubbo::Dubbo, &xprotocol_tars::Tars);
+    let _ = (&xprotocol_http1::Http1, &xprotocol_http2::Http2);
 }
 
 /// The names of every protocol this binary can serve.
@@ -57,6 +58,10 @@ impl Gateway {
         let tables = RouteTables::build(&config.routes, &clusters).map_err(|e| anyhow!("{e}"))?;
         let metrics = Arc::new(Metrics::new());
         let dispatch = Arc::new(Dispatch::new(tables, &config.limits, &metrics));
+        let http_router = Arc::new(
+            crate::http::route::HttpRouter::build(&config.http, &clusters)
+                .map_err(|e| anyhow!("{e}"))?,
+        );
         let ready = Arc::new(AtomicBool::new(false));
         let shutdown = CancellationToken::new();
         let admin_shutdown = CancellationToken::new();
@@ -107,6 +112,7 @@ impl Gateway {
             };
             let policies: HashMap<&'static str, Arc<dyn RelayPolicy>> = protocols
                 .iter()
+                .filter(|p| !p.owns_connection())
                 .map(|p| {
                     let policy = dispatch.policy(&l.name, p.name(), &metrics);
                     (p.name(), Arc::new(policy) as Arc<dyn RelayPolicy>)
@@ -128,6 +134,17 @@ impl Gateway {
                 protocols,
                 sniff: l.sniff,
                 policies,
+                http: Arc::new(crate::http::HttpShared {
+                    listener: Arc::from(l.name.as_str()),
+                    router: Arc::clone(&http_router),
+                    max_body_bytes: (config.http.limits.max_body_bytes > 0)
+                        .then_some(config.http.limits.max_body_bytes),
+                    max_grpc_message_bytes: (config.http.limits.max_grpc_message_bytes > 0)
+                        .then_some(config.http.limits.max_grpc_message_bytes),
+                    limits: config.http.limits,
+                    idle_timeout: limits.idle_timeout,
+                    metrics: Arc::clone(&metrics),
+                }),
                 engine,
                 fallback,
                 max_connections: limits.max_connections,

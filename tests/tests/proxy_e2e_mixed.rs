@@ -111,11 +111,11 @@ async fn garbage_is_closed_while_a_real_client_keeps_working() -> Result<()> {
         // A real client on its own connection, while the garbage arrives.
         let client = Running::spawn(bolt_client(addr, "concurrent", Some("50"))?)?;
 
-        // Bytes no detector accepts (an HTTP request line starts with none of the protocols'
-        // magic), and a connection that never says anything (the sniff timeout is 1 s).
+        // Bytes no detector accepts (a TLS record header starts none of the protocols), and a
+        // connection that never says anything (the sniff timeout is 1 s).
         let mut garbage = TcpStream::connect(addr).await?;
         let mut silent = TcpStream::connect(addr).await?;
-        let mut noise: Vec<u8> = b"GET / HTTP/1.1\r\n".to_vec();
+        let mut noise: Vec<u8> = vec![0x16, 0x03, 0x01, 0x02, 0x00];
         let mut x: u32 = 12345;
         noise.extend((0..200).map(|_| {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);

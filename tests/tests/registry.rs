@@ -14,7 +14,7 @@ fn vector(name: &str) -> Vec<u8> {
 fn every_shipped_protocol_is_registered_once_and_unambiguous() {
     xproxy_tests::link_all_protocols();
     let all = ProtocolSet::all();
-    assert_eq!(all.names(), vec!["bolt", "boltv2", "dubbo", "echo", "tars"]);
+    assert_eq!(all.names(), vec!["bolt", "boltv2", "dubbo", "echo", "http1", "http2", "tars"]);
     if let Err(errors) = all.validate() {
         panic!("registry problems: {errors:#?}");
     }
@@ -49,18 +49,28 @@ fn golden_vectors_are_detected_as_their_own_protocol_only() {
 }
 
 #[test]
-fn non_rpc_first_bytes_are_refused_by_every_rpc_protocol() {
+fn http_openings_go_to_http_and_foreign_bytes_to_nobody() {
     xproxy_tests::link_all_protocols();
     let all = ProtocolSet::all();
-    let tls_client_hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
-    let inputs: [&[u8]; 5] = [
-        b"GET / HTTP/1.1\r\nHost: example\r\n\r\n",
-        b"POST /api HTTP/1.1\r\n",
-        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-        &tls_client_hello,
-        b"SSH-2.0-OpenSSH_9.2\r\n",
+    let http: [(&[u8], &str); 4] = [
+        (b"GET / HTTP/1.1\r\nHost: example\r\n\r\n", "http1"),
+        (b"POST /api HTTP/1.1\r\n", "http1"),
+        (b"CONNECT example.com:443 HTTP/1.1\r\n", "http1"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "http2"),
     ];
-    for input in inputs {
+    for (input, want) in http {
+        let claimers: Vec<_> = all
+            .iter()
+            .filter(|p| p.detect(input) == DetectResult::Match)
+            .map(|p| p.name())
+            .collect();
+        assert_eq!(claimers, vec![want], "{:?}", String::from_utf8_lossy(input));
+        assert!(matches!(all.detect(input), Detection::Match(p) if p.name() == want));
+    }
+    let tls_client_hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+    let foreign: [&[u8]; 3] =
+        [&tls_client_hello, b"SSH-2.0-OpenSSH_9.2\r\n", b"HELO mail.example.com\r\n"];
+    for input in foreign {
         for p in all.iter() {
             assert_eq!(p.detect(input), DetectResult::NoMatch, "{} on {:?}", p.name(), input);
         }

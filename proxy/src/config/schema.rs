@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::http::{HttpConfig, HttpUpstreamProtocol};
+
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +30,9 @@ pub struct Config {
     /// The admin listener (metrics, readiness). Default: 127.0.0.1:9901.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// HTTP/1.1, HTTP/2 and gRPC: limits, virtual hosts and their routes. Default: none.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// One listening port, serving every registered protocol or a subset.
@@ -269,6 +274,10 @@ pub struct ClusterConfig {
     /// Limits whose breach gives an overload reply.
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerConfig,
+    /// The HTTP version spoken to the endpoints when HTTP routes forward here. Default: the
+    /// downstream request's own version (gRPC always HTTP/2).
+    #[serde(default)]
+    pub http_protocol: Option<HttpUpstreamProtocol>,
 }
 
 fn default_connect_timeout() -> Duration {

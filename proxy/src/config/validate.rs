@@ -48,6 +48,9 @@ pub fn validate(config: &Config, source: Option<&str>, known_protocols: &[&str])
     check.route_tables(config, &clusters);
     check.unused_clusters(config);
     check.limits(&config.limits);
+    let http = super::http::check(config);
+    check.errors.extend(http.errors);
+    check.warnings.extend(http.warnings);
     let locate_all = |findings: Vec<(FieldPath, String)>| {
         findings
             .into_iter()
@@ -404,6 +407,7 @@ impl<'a> Checker<'a> {
                 RouteActionConfig::DirectResponse(_) => {}
             }
         }
+        used.extend(super::http::used_clusters(&config.http));
         for (i, cluster) in config.clusters.iter().enumerate() {
             if !used.contains(cluster.name.as_str()) {
                 let path = FieldPath::root().key("clusters").index(i).key("name");

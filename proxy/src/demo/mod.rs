@@ -1,10 +1,13 @@
 //! `xproxy demo`: the gateway on a built-in configuration, small backends for every shipped
-//! RPC protocol, and requests of every protocol sent through the one gateway port.
+//! protocol (RPC in this module, HTTP/1.1, HTTP/2 and gRPC in [`http`]), and requests of every
+//! protocol sent through the one gateway port.
 //!
 //! Besides ordinary calls it exercises the failure paths a gateway exists for: a request no
 //! route matches and a backend too slow for its route's timeout must come back as error
 //! replies in the caller's own protocol, with the right status. It prints one row per case
 //! and succeeds only if every request got the answer it should.
+
+mod http;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -63,7 +66,9 @@ pub async fn run(requests: u64, concurrency: usize) -> anyhow::Result<bool> {
     let tars = Server::bind(&Tars, "127.0.0.1:0", tars_backend, backend_config).await?.spawn();
     let backends = [("bolt", &bolt), ("boltv2", &boltv2), ("dubbo", &dubbo), ("tars", &tars)];
 
-    let config = demo_config(&backends);
+    let http_backends = http::start_backends().await?;
+    let mut config = demo_config(&backends);
+    http::configure(&mut config, &http_backends, ROUTE_TIMEOUT)?;
     let gateway = Gateway::start(&config).await?;
     let port = gateway.listener_address("demo").ok_or_else(|| anyhow::anyhow!("no listener"))?;
     println!("xproxy demo: gateway on {port}, one port for every protocol");
@@ -159,12 +164,15 @@ pub async fn run(requests: u64, concurrency: usize) -> anyhow::Result<bool> {
         .await?,
     );
 
+    rows.extend(http::rows(port, per_case, failures, concurrency).await?);
+
     print_table(&rows);
     let all_ok = rows.iter().all(|r| r.ok == r.requests);
     gateway.shutdown().await;
     for backend in [bolt, boltv2, dubbo, tars] {
         backend.shutdown().await;
     }
+    drop(http_backends);
     println!(
         "xproxy demo: {}",
         if all_ok { "all requests answered as expected" } else { "FAILED" }

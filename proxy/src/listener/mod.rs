@@ -36,6 +36,8 @@ pub struct ListenerContext {
     pub policies: HashMap<&'static str, Arc<dyn RelayPolicy>>,
     /// Downstream connection settings (limits, idle timeout, drain timeout, in-flight cap).
     pub engine: EngineConfig,
+    /// The HTTP side (routes, limits) for connections detected as HTTP/1.1 or HTTP/2.
+    pub http: Arc<crate::http::HttpShared>,
     /// Where unrecognised connections go as plain TCP, if anywhere.
     pub fallback: Option<Arc<Cluster>>,
     /// Connections served at once; more are closed on accept.
@@ -108,6 +110,12 @@ async fn serve(mut stream: TcpStream, ctx: &ListenerContext, shutdown: Cancellat
             return debug!(listener = %ctx.name, ?peer, error = %e, "read failed while sniffing")
         }
     };
+    if protocol.owns_connection() {
+        let _open = ctx.metrics.connection_opened(&ctx.name, protocol.name());
+        let io = Box::new(PrefixedIo::new(prefix, stream));
+        let http = Arc::clone(&ctx.http);
+        return crate::http::serve(protocol.name(), io, http, peer, shutdown).await;
+    }
     let Some(policy) = ctx.policies.get(protocol.name()) else {
         return warn!(listener = %ctx.name, protocol = protocol.name(), "no policy for protocol");
     };

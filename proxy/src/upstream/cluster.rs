@@ -240,6 +240,7 @@ pub(crate) mod tests {
             max_connections_per_endpoint: 64,
             heartbeat: HeartbeatConfig::default(),
             circuit_breaker: CircuitBreakerConfig::default(),
+            http_protocol: None,
         }
     }
 

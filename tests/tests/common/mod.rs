@@ -60,7 +60,8 @@ impl Server {
     }
 }
 
-async fn start(cmd: PeerCommand) -> Result<Server> {
+/// Starts a peer server that prints `READY <port>` once it listens on 127.0.0.1.
+pub async fn start_server(cmd: PeerCommand) -> Result<Server> {
     let cmd = cmd.lifetime(SERVER_LIFETIME);
     let mut process = cmd.spawn()?;
     let (process, port) = tokio::task::spawn_blocking(move || {
@@ -73,21 +74,23 @@ async fn start(cmd: PeerCommand) -> Result<Server> {
 
 /// `tests/peers/bolt/server.js` (sofa-rpc-node) on a free port.
 pub async fn bolt_server() -> Result<Server> {
-    start(PeerCommand::node("bolt", "server.js")?.env("MAX_LIFETIME_MS", "90000")).await
+    start_server(PeerCommand::node("bolt", "server.js")?.env("MAX_LIFETIME_MS", "90000")).await
 }
 
 /// `tests/peers/dubbo/provider.js` (hessian.js) on a free port.
 pub async fn dubbo_server() -> Result<Server> {
     // Its stdin is /dev/null here: tell it not to exit on end of stdin.
     let cmd = PeerCommand::node("dubbo", "provider.js")?.args(["0", "90000"]);
-    start(cmd.env("IGNORE_STDIN", "1")).await
+    start_server(cmd.env("IGNORE_STDIN", "1")).await
 }
 
 /// `tests/peers/tars/server.js` (@tars/rpc) on a free port.
 pub async fn tars_server() -> Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    start(PeerCommand::node("tars", "server.js")?.args([port.to_string(), "90000".to_owned()]))
-        .await
+    start_server(
+        PeerCommand::node("tars", "server.js")?.args([port.to_string(), "90000".to_owned()]),
+    )
+    .await
 }
 
 // ---- peer clients -----------------------------------------------------------------------

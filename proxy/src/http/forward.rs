@@ -1,0 +1,462 @@
+//! One HTTP request through the gateway: route it, answer it directly or forward it upstream
+//! with retries and deadlines, and stream the response back with the route's header edits.
+//!
+//! Bodies stream in both directions. A request body is recorded while it streams (up to
+//! [`RETRY_BUFFER_BYTES`](super::body::RETRY_BUFFER_BYTES)) so that a try that failed after the
+//! body was sent can be repeated; a connect failure is retried without it, since nothing was
+//! sent. The route's timeout (bounded by the caller's `grpc-timeout`) runs until the response
+//! head arrives; response bodies, which may be long-lived streams, are not cut by it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tracing::debug;
+use xprotocol::relay::Outcome;
+use xprotocol::Failure;
+
+use super::body::{self, BoxError, Guarded, ProxyBody, Recorded};
+use super::grpc::{self, Checked};
+use super::headers;
+use super::pool::{ConnectError, EndpointPool, Sender, UpstreamVersion};
+use super::reply;
+use super::route::{
+    HttpAction, HttpRetryCause, HttpRoute, RequestView, GRPC_UNAVAILABLE as UNAVAILABLE,
+};
+use super::{Downstream, HttpConnection};
+use crate::config::HttpUpstreamProtocol;
+use crate::upstream::Endpoint;
+
+/// Serves one request from a downstream connection. `Err` only asks hyper to reset an HTTP/2
+/// stream with the reason the upstream reset it with.
+pub async fn handle(
+    conn: &HttpConnection,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, BoxError> {
+    let start = Instant::now();
+    let grpc = xprotocol_grpc::is_grpc(req.headers());
+    let shared = &conn.shared;
+    let view = RequestView { method: req.method(), uri: req.uri(), headers: req.headers(), grpc };
+    let Some((_vhost, route)) = shared.router.select(&view) else {
+        conn.record(grpc, None, None, Outcome::Failed(Failure::NoRoute), start, 0);
+        return Ok(reply::failure(Failure::NoRoute, "no route matches the request", grpc));
+    };
+    let target = match route.action() {
+        HttpAction::Direct(direct) => {
+            let response =
+                reply::direct(direct.status, direct.body.clone(), direct.content_type.as_ref());
+            let outcome = Outcome::Replied(direct.status.as_u16());
+            conn.record(grpc, Some(route.name()), None, outcome, start, 0);
+            return Ok(with_response_edits(route, response));
+        }
+        HttpAction::Redirect(redirect) => {
+            let response = reply::redirect(redirect.status(), &redirect.location(&view));
+            let outcome = Outcome::Replied(redirect.status().as_u16());
+            conn.record(grpc, Some(route.name()), None, outcome, start, 0);
+            return Ok(with_response_edits(route, response));
+        }
+        HttpAction::Forward(target) => target,
+    };
+
+    // A declared body over the limit is refused before anything is read or sent (for
+    // `Expect: 100-continue`, before the client sends it).
+    let limit = shared.max_body_bytes;
+    if let (Some(limit), Some(declared)) = (limit, declared_length(&req)) {
+        if declared > limit {
+            conn.record(grpc, Some(route.name()), None, Outcome::Replied(413), start, 0);
+            return Ok(reply::too_large(limit, grpc));
+        }
+    }
+
+    let deadline = match deadline(route, &req, grpc) {
+        Ok(deadline) => deadline,
+        Err(message) => {
+            let failure = Failure::BadRequest;
+            conn.record(grpc, Some(route.name()), None, Outcome::Failed(failure), start, 0);
+            return Ok(reply::failure(failure, &message, grpc));
+        }
+    };
+    let upgrade = conn.downstream == Downstream::Http1 && headers::is_upgrade(req.headers());
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade, true);
+    headers::add_forwarded(&mut parts.headers, conn.peer.map(|p| p.ip()));
+    route.request_headers().apply(&mut parts.headers);
+    let authority = route
+        .host_rewrite()
+        .map(|authority| authority.as_str().to_owned())
+        .or_else(|| headers::request_authority(&parts.uri, &parts.headers).map(str::to_owned));
+    let path = super::route::rewrite_path(route, &parts.uri);
+    let (recorded, replay) = match (grpc, shared.max_grpc_message_bytes) {
+        (true, Some(max)) => {
+            let (recorded, replay) = Recorded::new(Checked::new(body, max), limit);
+            (body::boxed(recorded), replay)
+        }
+        _ => {
+            let (recorded, replay) = Recorded::new(body, limit);
+            (body::boxed(recorded), replay)
+        }
+    };
+    let mut first_body = Some(recorded);
+
+    let mut attempt: u32 = 0;
+    let mut avoid: Option<SocketAddr> = None;
+    macro_rules! fail {
+        ($failure:expr, $message:expr, $cluster:expr, $tries:expr) => {{
+            let failure = $failure;
+            let outcome = Outcome::Failed(failure);
+            conn.record(grpc, Some(route.name()), Some($cluster), outcome, start, $tries);
+            return Ok(reply::failure(failure, $message, grpc));
+        }};
+    }
+    loop {
+        let tries = attempt + 1;
+        let target = target.pick();
+        let cluster = target.cluster();
+        let cname = cluster.name();
+        let Some(permit) = cluster.circuit_breaker().try_acquire_request() else {
+            fail!(Failure::Overloaded, "upstream cluster overloaded", cname, tries)
+        };
+        let Some(endpoint) = pick_avoiding(target, avoid) else {
+            fail!(Failure::NoHealthyUpstream, "no healthy upstream", cname, tries)
+        };
+        let active = endpoint.track();
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if remaining == Some(Duration::ZERO) {
+            fail!(Failure::Timeout, "upstream timeout", cname, tries)
+        }
+        let version = upstream_version(cluster.config().http_protocol, conn.downstream, grpc);
+        let pool = EndpointPool::of(&endpoint, cluster.config().max_idle_per_endpoint);
+        let acquired = if upgrade {
+            EndpointPool::connect_for_upgrade(&endpoint, cluster, &shared.metrics)
+                .await
+                .map(Sender::Http1)
+        } else {
+            pool.acquire(version, &endpoint, cluster, &shared.metrics).await
+        };
+        let mut sender = match acquired {
+            Ok(sender) => sender,
+            Err(ConnectError::Overloaded) => {
+                fail!(Failure::Overloaded, "upstream connection limit", cname, tries)
+            }
+            Err(e @ ConnectError::Failed { .. }) => {
+                debug!(error = %e, "upstream connect failed");
+                endpoint.report_outcome(false);
+                if should_retry(route, tries, HttpRetryCause::ConnectFailure, &parts.method, grpc) {
+                    attempt += 1;
+                    avoid = Some(endpoint.address());
+                    continue;
+                }
+                fail!(Failure::NoHealthyUpstream, "upstream connect failed", cname, tries)
+            }
+        };
+        let Some(body) = first_body.take().or_else(|| replay.body()) else {
+            fail!(Failure::UpstreamReset, "upstream failed; request not replayable", cname, tries)
+        };
+        let upstream_version = if upgrade { UpstreamVersion::Http1 } else { version };
+        let mut headers = parts.headers.clone();
+        if grpc {
+            if let Some(left) = deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+                if let Ok(value) = HeaderValue::from_str(&xprotocol_grpc::format_timeout(left)) {
+                    headers.insert(HeaderName::from_static("grpc-timeout"), value);
+                }
+            }
+        }
+        let address = endpoint.address().to_string();
+        let http_version = match upstream_version {
+            UpstreamVersion::Http1 => Version::HTTP_11,
+            UpstreamVersion::Http2 => Version::HTTP_2,
+        };
+        let uri = match headers::target_for_upstream(
+            &parts.uri,
+            path.clone(),
+            &mut headers,
+            authority.as_deref(),
+            &address,
+            http_version,
+        ) {
+            Ok(uri) => uri,
+            Err(_) => fail!(Failure::BadRequest, "request target not forwardable", cname, tries),
+        };
+        let mut request = Request::new(body);
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.version_mut() = http_version;
+        *request.headers_mut() = headers;
+
+        let per_try = route.per_try_timeout();
+        let try_timeout =
+            match (per_try, deadline.map(|d| d.saturating_duration_since(Instant::now()))) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        let sent = match try_timeout {
+            Some(t) => tokio::time::timeout(t, sender.send(request)).await.ok(),
+            None => Some(sender.send(request).await),
+        };
+        let mut response = match sent {
+            None => {
+                // Per-try or overall deadline. Only a per-try deadline with time left retries.
+                let overall_left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                if overall_left != Some(Duration::ZERO)
+                    && should_retry(
+                        route,
+                        tries,
+                        HttpRetryCause::PerTryTimeout,
+                        &parts.method,
+                        grpc,
+                    )
+                    && replay.body().is_some()
+                {
+                    attempt += 1;
+                    avoid = Some(endpoint.address());
+                    continue;
+                }
+                fail!(Failure::Timeout, "upstream timeout", cname, tries)
+            }
+            Some(Err(e)) => {
+                if replay.too_large() {
+                    let limit = limit.unwrap_or(0);
+                    conn.record(
+                        grpc,
+                        Some(route.name()),
+                        Some(cname),
+                        Outcome::Replied(413),
+                        start,
+                        tries,
+                    );
+                    return Ok(reply::too_large(limit, grpc));
+                }
+                if let Some(bad) = grpc::message_error(&e).or_else(|| replay.grpc_error()) {
+                    let code = bad.code();
+                    let outcome = Outcome::Replied(code.to_http_class());
+                    conn.record(grpc, Some(route.name()), Some(cname), outcome, start, tries);
+                    return Ok(reply::grpc_status(code, &bad.to_string()));
+                }
+                endpoint.report_outcome(false);
+                let reason = h2_reason(&e);
+                let refused = reason == Some(h2::Reason::REFUSED_STREAM);
+                let retriable = refused
+                    || should_retry(route, tries, HttpRetryCause::Reset, &parts.method, grpc);
+                if retriable && replay.body().is_some() {
+                    attempt += 1;
+                    avoid = Some(endpoint.address());
+                    continue;
+                }
+                debug!(error = %e, "upstream request failed");
+                if conn.downstream == Downstream::Http2 && !grpc {
+                    if let Some(reason) = reason {
+                        // Mirror the upstream's stream reset onto the caller's stream.
+                        conn.record(
+                            grpc,
+                            Some(route.name()),
+                            Some(cname),
+                            Outcome::Failed(Failure::UpstreamReset),
+                            start,
+                            tries,
+                        );
+                        return Err(Box::new(h2::Error::from(reason)));
+                    }
+                }
+                fail!(Failure::UpstreamReset, "upstream connection reset", cname, tries)
+            }
+            Some(Ok(response)) => response.map(body::boxed),
+        };
+        let status = response.status();
+        endpoint.report_outcome(!status.is_server_error());
+        let mut grpc_code = if grpc { grpc_status_in_head(&response) } else { None };
+        if grpc
+            && grpc_code.is_none()
+            && should_retry(
+                route,
+                tries,
+                HttpRetryCause::GrpcStatus(UNAVAILABLE),
+                &parts.method,
+                grpc,
+            )
+        {
+            // The status of a failed call may come as trailers right after the head: look at
+            // the first frame before answering, so that UNAVAILABLE can still be retried.
+            let (head, mut incoming) = response.into_parts();
+            let first = match incoming.frame().await {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => {
+                    debug!(error = %e, "upstream gRPC response failed");
+                    endpoint.report_outcome(false);
+                    fail!(Failure::UpstreamReset, "upstream reset the call", cname, tries)
+                }
+                None => Frame::data(Bytes::new()),
+            };
+            grpc_code = first.trailers_ref().and_then(grpc_status_in_trailers);
+            let body = body::boxed(body::Prefixed::new(first, incoming));
+            response = Response::from_parts(head, body);
+        }
+        let cause = match grpc_code {
+            Some(code) if code != 0 => HttpRetryCause::GrpcStatus(code),
+            _ => HttpRetryCause::Status(status.as_u16()),
+        };
+        if (status.is_server_error() || grpc_code.is_some_and(|c| c != 0))
+            && should_retry(route, tries, cause, &parts.method, grpc)
+            && replay.body().is_some()
+        {
+            attempt += 1;
+            avoid = Some(endpoint.address());
+            continue;
+        }
+        let outcome_status = match grpc_code {
+            Some(code) => xprotocol_grpc::Code::from_u32(code).map_or(500, |c| c.to_http_class()),
+            None => status.as_u16(),
+        };
+        conn.record(
+            grpc,
+            Some(route.name()),
+            Some(cname),
+            Outcome::Replied(outcome_status),
+            start,
+            tries,
+        );
+
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(downstream) = downstream_upgrade {
+                let upstream = hyper::upgrade::on(&mut response);
+                tokio::spawn(bridge_upgrade(downstream, upstream, active, permit));
+                let (mut head, _) = response.into_parts();
+                route.response_headers().apply(&mut head.headers);
+                return Ok(Response::from_parts(head, body::empty()));
+            }
+        }
+        let (mut head, incoming) = response.into_parts();
+        head.version = Version::default();
+        headers::strip_hop_by_hop(&mut head.headers, false, false);
+        route.response_headers().apply(&mut head.headers);
+        let body = match sender {
+            Sender::Http1(sender) if !upgrade => {
+                let pool = Arc::clone(&pool);
+                let on_end: Box<dyn FnOnce(_) + Send> =
+                    Box::new(move |(sender, _permit, _active)| pool.release(sender));
+                body::boxed(Guarded::new(incoming, (sender, permit, active), Some(on_end)))
+            }
+            _ => body::boxed(Guarded::new(incoming, (permit, active), None)),
+        };
+        return Ok(Response::from_parts(head, body));
+    }
+}
+
+/// Copies bytes both ways between an upgraded downstream and upstream connection.
+async fn bridge_upgrade(
+    downstream: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    active: crate::upstream::ActiveRequest,
+    permit: crate::upstream::circuit::RequestPermit,
+) {
+    let (down, up) = match (downstream.await, upstream.await) {
+        (Ok(down), Ok(up)) => (down, up),
+        (Err(e), _) | (_, Err(e)) => return debug!(error = %e, "upgrade failed"),
+    };
+    let mut down = hyper_util::rt::TokioIo::new(down);
+    let mut up = hyper_util::rt::TokioIo::new(up);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+        debug!(error = %e, "upgraded connection ended");
+    }
+    drop((active, permit));
+}
+
+fn with_response_edits(
+    route: &HttpRoute,
+    mut response: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    route.response_headers().apply(response.headers_mut());
+    response
+}
+
+/// Whether the route's retry policy allows another try after try number `tries` failed.
+fn should_retry(
+    route: &HttpRoute,
+    tries: u32,
+    cause: HttpRetryCause,
+    method: &http::Method,
+    grpc: bool,
+) -> bool {
+    route.retry().is_some_and(|policy| policy.should_retry(tries, cause, method, grpc))
+}
+
+/// A healthy endpoint of the target, preferring one other than `avoid` (the one a retry is
+/// moving away from) when the subset has another.
+fn pick_avoiding(
+    target: &crate::route::Target,
+    avoid: Option<SocketAddr>,
+) -> Option<Arc<Endpoint>> {
+    let first = target.pick()?;
+    if avoid != Some(first.address()) {
+        return Some(first);
+    }
+    for _ in 1..target.subset().endpoints().len() {
+        match target.pick() {
+            Some(other) if Some(other.address()) != avoid => return Some(other),
+            _ => {}
+        }
+    }
+    Some(first)
+}
+
+/// The HTTP version to speak upstream: the cluster's choice, else the caller's own (gRPC
+/// always HTTP/2).
+fn upstream_version(
+    configured: Option<HttpUpstreamProtocol>,
+    downstream: Downstream,
+    grpc: bool,
+) -> UpstreamVersion {
+    match configured {
+        Some(HttpUpstreamProtocol::Http1) => UpstreamVersion::Http1,
+        Some(HttpUpstreamProtocol::Http2) => UpstreamVersion::Http2,
+        None if grpc || downstream == Downstream::Http2 => UpstreamVersion::Http2,
+        None => UpstreamVersion::Http1,
+    }
+}
+
+/// The request's `Content-Length`, when it has a valid one.
+fn declared_length<B>(req: &Request<B>) -> Option<u64> {
+    req.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// When the request must have its response head: the route's timeout, shortened by the
+/// caller's `grpc-timeout`. A malformed `grpc-timeout` is the caller's error.
+fn deadline<B>(route: &HttpRoute, req: &Request<B>, grpc: bool) -> Result<Option<Instant>, String> {
+    let mut timeout = route.timeout();
+    if grpc {
+        match xprotocol_grpc::request_deadline(req.headers()) {
+            Ok(Some(asked)) => timeout = Some(timeout.map_or(asked, |t| t.min(asked))),
+            Ok(None) => {}
+            Err(e) => return Err(format!("bad grpc-timeout: {e}")),
+        }
+    }
+    Ok(timeout.map(|t| Instant::now() + t))
+}
+
+/// The `grpc-status` of a trailers-only response (carried in the head).
+fn grpc_status_in_head<B>(response: &Response<B>) -> Option<u32> {
+    response.headers().get("grpc-status")?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The `grpc-status` in a response's trailers.
+fn grpc_status_in_trailers(trailers: &http::HeaderMap) -> Option<u32> {
+    trailers.get("grpc-status")?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The HTTP/2 reset reason somewhere in an error's source chain.
+fn h2_reason(error: &hyper::Error) -> Option<h2::Reason> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return h2.reason();
+        }
+        source = e.source();
+    }
+    None
+}
