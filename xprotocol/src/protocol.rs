@@ -229,7 +229,7 @@ impl<P: Protocol> AnyProtocol for P {
         shutdown: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<(), EngineError>> + Send>> {
         let handler = Arc::new(RelayHandler::new(self, policy));
-        Box::pin(crate::engine::serve_connection(self, io, handler, config, shutdown))
+        Box::pin(crate::engine::serve_connection_inline(self, io, handler, config, shutdown))
     }
 }
 

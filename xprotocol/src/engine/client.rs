@@ -181,9 +181,18 @@ impl<P: Protocol> Client<P> {
     /// and whatever closes the connection while the call waits (`Closed`, `Decode`, `Io`).
     pub async fn call_with_timeout(
         &self,
-        mut frame: P::Frame,
+        frame: P::Frame,
         timeout: Duration,
     ) -> Result<P::Frame, CallError> {
+        match tokio::time::timeout(timeout, self.call_untimed(frame)).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout),
+        }
+    }
+
+    /// [`call`](Self::call) without a timeout of its own, for a caller that bounds the call
+    /// itself (the relay, whose per-try deadline covers it): one timer per request fewer.
+    pub(crate) async fn call_untimed(&self, mut frame: P::Frame) -> Result<P::Frame, CallError> {
         let inner = &*self.inner;
         inner.shared.admit()?;
         let _slot = InFlightSlot::acquire(&inner.shared, inner.config.max_in_flight)?;
@@ -192,17 +201,13 @@ impl<P: Protocol> Client<P> {
         frame.set_request_id(id)?;
         let (reply, rx) = oneshot::channel();
         let mut pending = PendingGuard { id, cancels: &inner.cancels, armed: false };
-        let waited = tokio::time::timeout(timeout, async {
-            let sent = inner.commands.send(Command::Call { id, frame, reply }).await;
-            sent.map_err(|_| inner.shared.refusal())?;
-            pending.armed = true;
-            let outcome = rx.await.map_err(|_| CallError::Closed)?;
-            // The task removed the entry before answering.
-            pending.armed = false;
-            outcome
-        })
-        .await;
-        let mut reply = waited.map_err(|_| CallError::Timeout)??;
+        let sent = inner.commands.send(Command::Call { id, frame, reply }).await;
+        sent.map_err(|_| inner.shared.refusal())?;
+        pending.armed = true;
+        let outcome = rx.await.map_err(|_| CallError::Closed)?;
+        // The task removed the entry before answering.
+        pending.armed = false;
+        let mut reply = outcome?;
         reply.set_request_id(caller_id)?;
         Ok(reply)
     }

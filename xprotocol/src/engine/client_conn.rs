@@ -170,15 +170,18 @@ where
             {
                 return Ok(());
             }
-            // Unbiased: no ready branch can starve another (a flooding peer must not stop
-            // our writes, or both sides may end up blocked on full buffers).
+            // Biased: every queued call is encoded first (a batch, bounded by the write
+            // buffer's high-water mark), then written in one system call, then replies are
+            // read. Reading comes last, so a flooding peer cannot stop our writes (both sides
+            // would end up blocked on full buffers), and each branch is bounded.
             tokio::select! {
-                read = self.rbuf.read_from(&mut self.reader) => {
-                    match read {
-                        Ok(0) => return Err(CallError::Closed),
-                        Ok(_) => self.on_read()?,
-                        Err(e) => return Err(CallError::from(&e)),
-                    }
+                biased;
+                command = self.commands.recv(), if self.wbuf.has_room() => match command {
+                    Some(command) => self.on_commands(command),
+                    None => commands_open = false,
+                },
+                written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => {
+                    written.map_err(|e| CallError::from(&e))?;
                 }
                 id = self.cancels.recv(), if cancels_open => match id {
                     Some(id) => {
@@ -186,12 +189,12 @@ where
                     }
                     None => cancels_open = false,
                 },
-                command = self.commands.recv(), if self.wbuf.has_room() => match command {
-                    Some(command) => self.on_commands(command),
-                    None => commands_open = false,
-                },
-                written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => {
-                    written.map_err(|e| CallError::from(&e))?;
+                read = self.rbuf.read_from(&mut self.reader) => {
+                    match read {
+                        Ok(0) => return Err(CallError::Closed),
+                        Ok(_) => self.on_read()?,
+                        Err(e) => return Err(CallError::from(&e)),
+                    }
                 }
                 () = &mut self.heartbeat_timer, if self.heartbeat.is_some() => {
                     self.on_heartbeat_timer()?;

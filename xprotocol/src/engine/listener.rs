@@ -98,6 +98,7 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
                         Arc::clone(&handler),
                         config,
                         shutdown.child_token(),
+                        false,
                     );
                     let name = protocol.name();
                     let span = tracing::debug_span!("connection", protocol = name, %peer);

@@ -52,6 +52,7 @@ pub use config::EngineConfig;
 pub use error::{CallError, EngineError};
 pub use listener::{Server, ServerHandle};
 pub use server::{serve_connection, Handler};
+pub(crate) use server::serve_connection_inline;
 
 #[cfg(test)]
 mod tests {

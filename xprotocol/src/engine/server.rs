@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, Sleep};
@@ -98,7 +99,28 @@ where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (reader, writer) = tokio::io::split(io);
-    serve_halves(protocol, reader, writer, handler, config, shutdown).await
+    serve_halves(protocol, reader, writer, handler, config, shutdown, false).await
+}
+
+/// [`serve_connection`] with every call run inside the connection's own task (polled from a
+/// `FuturesUnordered`) instead of a task of its own: no spawn, and one wake-up of the
+/// connection task collects every call that finished, whose replies then go out in one
+/// write. For handlers that mostly wait (a relay waiting on upstream replies); a handler
+/// that computes would hold up the connection's other calls.
+pub(crate) async fn serve_connection_inline<P, H, IO>(
+    protocol: &'static P,
+    io: IO,
+    handler: Arc<H>,
+    config: EngineConfig,
+    shutdown: CancellationToken,
+) -> Result<(), EngineError>
+where
+    P: Protocol,
+    H: Handler<P>,
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (reader, writer) = tokio::io::split(io);
+    serve_halves(protocol, reader, writer, handler, config, shutdown, true).await
 }
 
 /// [`serve_connection`] over halves already split (lock-free for `TcpStream::into_split`).
@@ -109,6 +131,7 @@ pub(crate) async fn serve_halves<P, H, R, W>(
     handler: Arc<H>,
     config: EngineConfig,
     shutdown: CancellationToken,
+    inline: bool,
 ) -> Result<(), EngineError>
 where
     P: Protocol,
@@ -126,7 +149,7 @@ where
         writer,
         rbuf: ReadBuf::default(),
         wbuf: WriteBuf::default(),
-        calls: JoinSet::new(),
+        calls: if inline { Calls::Inline(FuturesUnordered::new()) } else { Calls::Spawned(JoinSet::new()) },
         config,
         last_active: now,
         idle_timer: Box::pin(tokio::time::sleep_until(idle_deadline)),
@@ -147,16 +170,71 @@ where
     }
 }
 
-/// What a handler task hands back to its connection.
+/// What a handler call hands back to its connection.
 struct Completed<F> {
     id: RequestId,
     two_way: bool,
-    /// The error reply for this request, built before the handler took it (the handler
-    /// consumes the request, and `Protocol::error_reply` needs it). `None` for one-way
-    /// requests or where the protocol has no error reply.
-    fallback: Option<F>,
+    /// A copy of a two-way request (the handler consumes the request), kept in case the
+    /// protocol's error reply is needed: cloning a frame shares its bytes, which costs far
+    /// less than building an error reply for every request that will not need one.
+    request: Option<F>,
     /// The handler's result, or its panic message.
     outcome: Result<Option<F>, String>,
+}
+
+type CallFuture<F> = Pin<Box<dyn Future<Output = Completed<F>> + Send>>;
+
+/// The calls in flight on a connection: each in a task of its own, or polled by the
+/// connection's task ([`serve_connection_inline`]).
+enum Calls<F: Send + 'static> {
+    Spawned(JoinSet<Completed<F>>),
+    Inline(FuturesUnordered<CallFuture<F>>),
+}
+
+impl<F: Send + 'static> Calls<F> {
+    fn len(&self) -> usize {
+        match self {
+            Calls::Spawned(set) => set.len(),
+            Calls::Inline(set) => set.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn start(&mut self, call: impl Future<Output = Completed<F>> + Send + 'static) {
+        match self {
+            Calls::Spawned(set) => {
+                set.spawn(call);
+            }
+            Calls::Inline(set) => set.push(Box::pin(call)),
+        }
+    }
+
+    /// The next finished call (`None` when there are none in flight).
+    async fn next(&mut self) -> Option<Result<Completed<F>, JoinError>> {
+        match self {
+            Calls::Spawned(set) => set.join_next().await,
+            Calls::Inline(set) => set.next().await.map(Ok),
+        }
+    }
+
+    /// A call that has finished already, without waiting.
+    fn try_next(&mut self) -> Option<Result<Completed<F>, JoinError>> {
+        match self {
+            Calls::Spawned(set) => set.try_join_next(),
+            Calls::Inline(set) => set.next().now_or_never().flatten().map(Ok),
+        }
+    }
+
+    /// Cancels every call in flight.
+    fn abort_all(&mut self) {
+        match self {
+            Calls::Spawned(set) => set.abort_all(),
+            Calls::Inline(set) => set.clear(),
+        }
+    }
 }
 
 struct ServerConn<P: Protocol, H, R, W> {
@@ -167,7 +245,7 @@ struct ServerConn<P: Protocol, H, R, W> {
     writer: W,
     rbuf: ReadBuf,
     wbuf: WriteBuf,
-    calls: JoinSet<Completed<P::Frame>>,
+    calls: Calls<P::Frame>,
     config: EngineConfig,
     last_active: Instant,
     idle_timer: Pin<Box<Sleep>>,
@@ -192,7 +270,22 @@ where
             if self.draining && self.calls.is_empty() {
                 return Ok(());
             }
+            // Biased: replies finished by the time this task runs are all encoded first, then
+            // written in one system call, then more requests are read. Each branch is bounded
+            // (a reply batch, the write buffer's high-water mark), so none starves the others.
             tokio::select! {
+                biased;
+                Some(joined) = self.calls.next(), if !self.calls.is_empty() && self.wbuf.has_room() => {
+                    self.on_completed(joined);
+                    for _ in 1..REPLY_BATCH {
+                        match self.calls.try_next() {
+                            Some(joined) => self.on_completed(joined),
+                            None => break,
+                        }
+                    }
+                    self.last_active = Instant::now();
+                }
+                written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => written?,
                 read = self.rbuf.read_from(&mut self.reader),
                     if !self.draining && self.wbuf.has_room() =>
                 {
@@ -207,17 +300,6 @@ where
                         _ => self.on_read()?,
                     }
                 }
-                Some(joined) = self.calls.join_next(), if !self.calls.is_empty() => {
-                    self.on_completed(joined);
-                    for _ in 1..REPLY_BATCH {
-                        match self.calls.try_join_next() {
-                            Some(joined) => self.on_completed(joined),
-                            None => break,
-                        }
-                    }
-                    self.last_active = Instant::now();
-                }
-                written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => written?,
                 () = &mut self.idle_timer, if self.idle_timer_armed() => {
                     if self.idle_expired() {
                         debug!("server connection idle; closing");
@@ -287,19 +369,14 @@ where
             return;
         }
         let id = request.request_id();
-        let protocol = self.protocol;
         let handler = Arc::clone(&self.handler);
-        self.calls.spawn(async move {
-            let fallback = if two_way {
-                protocol.error_reply(&request, Failure::Internal, "the request handler failed")
-            } else {
-                None
-            };
+        let copy = two_way.then(|| request.clone());
+        self.calls.start(async move {
             let outcome = AssertUnwindSafe(handler.call(request))
                 .catch_unwind()
                 .await
                 .map_err(|payload| panic_message(payload.as_ref()));
-            Completed { id, two_way, fallback, outcome }
+            Completed { id, two_way, request: copy, outcome }
         });
     }
 
@@ -310,7 +387,13 @@ where
             // connection ends.
             Err(e) => return debug!(error = %e, "handler task ended without a result"),
         };
-        let Completed { id, two_way, fallback, outcome } = done;
+        let Completed { id, two_way, request, outcome } = done;
+        let protocol = self.protocol;
+        let fallback = move || {
+            request.and_then(|r| {
+                protocol.error_reply(&r, Failure::Internal, "the request handler failed")
+            })
+        };
         if !two_way {
             if let Err(panic) = outcome {
                 warn!(%id, panic, "one-way request handler panicked");
@@ -322,16 +405,16 @@ where
                 Ok(()) => Some(reply),
                 Err(e) => {
                     warn!(%id, error = %e, "cannot give the reply its request id");
-                    fallback
+                    fallback()
                 }
             },
             Ok(None) => {
                 debug!(%id, "handler returned no reply; answering with an error");
-                fallback
+                fallback()
             }
             Err(panic) => {
                 warn!(%id, panic, "request handler panicked; answering with an error");
-                fallback
+                fallback()
             }
         };
         match reply {

@@ -176,7 +176,8 @@ impl<P: Protocol> RelayHandler<P> {
             }
             Err(ConnectError::Refused(f)) => return Err(refused(f)),
         };
-        let result = client.call(request).await;
+        // The caller's per-try deadline bounds the call.
+        let result = client.call_untimed(request).await;
         picked.endpoint.report(!matches!(&result, Err(CallError::Closed | CallError::Io { .. })));
         drop(picked.guard);
         result.map_err(TryError::Call)
