@@ -142,7 +142,6 @@ impl Gateway {
                     max_grpc_message_bytes: (config.http.limits.max_grpc_message_bytes > 0)
                         .then_some(config.http.limits.max_grpc_message_bytes),
                     limits: config.http.limits,
-                    idle_timeout: limits.idle_timeout,
                     metrics: Arc::clone(&metrics),
                 }),
                 engine,

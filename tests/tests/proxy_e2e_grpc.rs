@@ -83,7 +83,12 @@ async fn every_call_kind_passes_through_with_metadata_and_statuses() -> Result<(
         assert_eq!(bidi.json["replies"], json!(["x", "y", "z"]), "{}", bidi.output);
         assert_eq!(failed.json["code"], "NOT_FOUND", "{}", failed.output);
         assert_eq!(failed.json["details"], "caf\u{e9} 100%", "{}", failed.output);
-        assert_eq!(big.json["replies"], json!(["<1000000 bytes>", "<1000000 bytes>", "<1000000 bytes>"]), "{}", big.output);
+        assert_eq!(
+            big.json["replies"],
+            json!(["<1000000 bytes>", "<1000000 bytes>", "<1000000 bytes>"]),
+            "{}",
+            big.output
+        );
 
         let metrics = admin_get(&gateway, "/metrics").await?;
         assert!(requests_total(&metrics, "grpc", "echo") >= 8.0, "{metrics}");
@@ -128,11 +133,9 @@ async fn the_gateway_answers_unavailable_unimplemented_and_resource_exhausted() 
             .replace("clusters:\n", &format!("clusters:\n{}", cluster("nowhere", &[closed], "")))
             .replace(
                 "      routes:\n",
-                &format!(
-                    "      routes:\n        - name: down\n          \
-                     match: {{ grpc: {{ service: {{ exact: \"xproxy.test.Down\" }} }} }}\n          \
-                     action: {{ cluster: nowhere }}\n"
-                ),
+                "      routes:\n        - name: down\n          \
+                 match: { grpc: { service: { exact: \"xproxy.test.Down\" } } }\n          \
+                 action: { cluster: nowhere }\n",
             );
         let gateway = gateway(&yaml).await?;
         let addr = port(&gateway)?;

@@ -14,8 +14,13 @@ use super::diagnostic::{Diagnostic, FieldPath};
 use super::locate::locate;
 use super::schema::*;
 
-/// The smallest `sniff.max_bytes`: every registered detector decides within 4 bytes.
-pub const MIN_SNIFF_BYTES: usize = 4;
+/// The smallest `sniff.max_bytes`: the HTTP/2 connection preface, the longest opening a shipped
+/// detector needs to see whole, is 24 bytes (the RPC detectors decide within 4, HTTP/1.1's
+/// within 16).
+pub const MIN_SNIFF_BYTES: usize = 24;
+
+/// Protocols routed by `http.virtual_hosts` rather than by a `routes:` table.
+pub const HTTP_PROTOCOLS: [&str; 2] = ["http1", "http2"];
 /// The largest `sniff.max_bytes` (64 KiB): the sniff buffer is held per pending connection.
 pub const MAX_SNIFF_BYTES: usize = 64 << 10;
 
@@ -183,7 +188,10 @@ impl<'a> Checker<'a> {
         if config.listeners.is_empty() {
             self.error(root.clone(), "at least one listener is required");
         }
-        let routed: HashSet<&str> = config.routes.iter().map(|t| t.protocol.as_str()).collect();
+        let mut routed: HashSet<&str> = config.routes.iter().map(|t| t.protocol.as_str()).collect();
+        if !config.http.virtual_hosts.is_empty() {
+            routed.extend(HTTP_PROTOCOLS);
+        }
         let mut names = HashMap::new();
         let mut addresses: HashMap<SocketAddr, FieldPath> = HashMap::new();
         for (i, listener) in config.listeners.iter().enumerate() {
@@ -236,7 +244,11 @@ impl<'a> Checker<'a> {
             } else if self.known_protocols.contains(&name.as_str())
                 && !routed.contains(name.as_str())
             {
-                let msg = format!("protocol `{name}` has no route table: each of its requests gets a no-route reply");
+                let msg = if HTTP_PROTOCOLS.contains(&name.as_str()) {
+                    format!("protocol `{name}` has no virtual host (`http.virtual_hosts`): each of its requests gets a 404")
+                } else {
+                    format!("protocol `{name}` has no route table: each of its requests gets a no-route reply")
+                };
                 self.warn(at.index(j), msg);
             }
         }
@@ -249,6 +261,10 @@ impl<'a> Checker<'a> {
         for (t, table) in config.routes.iter().enumerate() {
             let at = root.index(t);
             self.protocol(at.key("protocol"), &table.protocol);
+            if HTTP_PROTOCOLS.contains(&table.protocol.as_str()) {
+                let msg = "HTTP is routed by `http.virtual_hosts`, not by a `routes:` table";
+                self.error(at.key("protocol"), msg);
+            }
             if let Some(first) = tables.get(table.protocol.as_str()) {
                 let msg = format!(
                     "a second route table for `{}` (the first is {first}); merge them",

@@ -63,7 +63,7 @@ impl fmt::Display for BodyTooLarge {
 impl StdError for BodyTooLarge {}
 
 /// What a [`Recorded`] body saw: its first bytes and whether it ended within the buffer.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Recording {
     chunks: Vec<Bytes>,
     bytes: usize,
@@ -72,10 +72,12 @@ struct Recording {
     overflowed: bool,
     too_large: bool,
     grpc_error: Option<xprotocol_grpc::MessageError>,
+    /// What was left of a body refused for its size, to be read and thrown away.
+    leftover: Option<ProxyBody>,
 }
 
 /// A shared handle on a request body's recording.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Replay {
     inner: Arc<Mutex<Recording>>,
 }
@@ -104,6 +106,11 @@ impl Replay {
         self.lock().too_large
     }
 
+    /// The rest of a body refused for its size (once), so the caller can discard it.
+    pub fn take_leftover(&self) -> Option<ProxyBody> {
+        self.lock().leftover.take()
+    }
+
     /// The gRPC framing error that ended the body, if one did (a message over the limit).
     pub fn grpc_error(&self) -> Option<xprotocol_grpc::MessageError> {
         self.lock().grpc_error
@@ -113,7 +120,8 @@ impl Replay {
 /// A downstream request body on its way upstream: counts bytes against the size limit (an
 /// error ends the stream once it is passed) and records the first bytes for retries.
 pub struct Recorded<B> {
-    inner: B,
+    /// `None` once the body was refused for its size (its rest went to the recording).
+    inner: Option<B>,
     limit: Option<u64>,
     seen: u64,
     replay: Replay,
@@ -125,13 +133,13 @@ impl<B: Body> Recorded<B> {
         let replay = Replay::default();
         // A body that is already over (a GET) is replayable at once.
         replay.lock().complete = inner.is_end_stream();
-        (Recorded { inner, limit, seen: 0, replay: replay.clone() }, replay)
+        (Recorded { inner: Some(inner), limit, seen: 0, replay: replay.clone() }, replay)
     }
 }
 
 impl<B> Body for Recorded<B>
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<BoxError>,
 {
     type Data = Bytes;
@@ -142,7 +150,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
         match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
@@ -162,6 +173,7 @@ where
                     if let Some(limit) = this.limit.filter(|limit| this.seen > *limit) {
                         rec.too_large = true;
                         rec.overflowed = true;
+                        rec.leftover = this.inner.take().map(boxed);
                         return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit }))));
                     }
                     if !rec.overflowed {
@@ -178,7 +190,7 @@ where
                 }
                 // hyper stops polling once the body says it has ended, so the end may never
                 // be seen as a `None`.
-                if this.inner.is_end_stream() {
+                if this.inner.as_ref().is_none_or(Body::is_end_stream) {
                     rec.complete = true;
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -187,11 +199,11 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 
@@ -273,8 +285,22 @@ pub struct Guarded<B, G> {
 impl<B, G> Guarded<B, G> {
     /// `inner`, holding `guard` until it ends; `on_end` receives the guard if the body ends
     /// cleanly (for instance to return a connection to its pool), and it is dropped otherwise.
-    pub fn new(inner: B, guard: G, on_end: Option<Box<dyn FnOnce(G) + Send>>) -> Self {
-        Guarded { inner, guard: Some(guard), on_end }
+    pub fn new(inner: B, guard: G, on_end: Option<Box<dyn FnOnce(G) + Send>>) -> Self
+    where
+        B: Body,
+    {
+        let mut body = Guarded { inner, guard: Some(guard), on_end };
+        // An empty body (a 204, a HEAD response) has ended already; it may never be polled.
+        if body.inner.is_end_stream() {
+            body.end();
+        }
+        body
+    }
+
+    fn end(&mut self) {
+        if let (Some(guard), Some(on_end)) = (self.guard.take(), self.on_end.take()) {
+            on_end(guard);
+        }
     }
 }
 
@@ -293,11 +319,10 @@ where
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(None) => {
-                if let (Some(guard), Some(on_end)) = (this.guard.take(), this.on_end.take()) {
-                    on_end(guard);
-                }
-            }
+            Poll::Ready(None) => this.end(),
+            // hyper stops polling a body that says it has ended, so the end may never come
+            // as a `None`.
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.end(),
             Poll::Ready(Some(Err(_))) => {
                 this.guard = None;
                 this.on_end = None;
@@ -353,6 +378,9 @@ mod tests {
         assert!(err.downcast_ref::<BodyTooLarge>().is_some(), "{err}");
         assert!(replay.too_large());
         assert!(replay.body().is_none());
+        let rest = replay.take_leftover().expect("the unread rest is handed over");
+        // The chunk that passed the limit was refused; nothing came after it.
+        assert!(rest.collect().await.unwrap().to_bytes().is_empty());
     }
 
     #[tokio::test]
@@ -383,5 +411,13 @@ mod tests {
         );
         drop(dropped);
         assert_eq!(*returned.lock().unwrap(), vec![7], "a dropped body returns nothing");
+        let sink = Arc::clone(&returned);
+        let empty = Guarded::new(
+            http_body_util::Empty::<Bytes>::new(),
+            9u32,
+            Some(Box::new(move |g| sink.lock().unwrap().push(g))),
+        );
+        assert_eq!(*returned.lock().unwrap(), vec![7, 9], "an empty body has ended at once");
+        drop(empty);
     }
 }

@@ -69,8 +69,19 @@ pub async fn handle(
     let limit = shared.max_body_bytes;
     if let (Some(limit), Some(declared)) = (limit, declared_length(&req)) {
         if declared > limit {
-            conn.record(grpc, Some(route.name()), None, Outcome::Replied(413), start, 0);
-            return Ok(reply::too_large(limit, grpc));
+            let outcome = Outcome::Failed(Failure::BadRequest);
+            conn.record(grpc, Some(route.name()), None, outcome, start, 0);
+            let response = reply::too_large(limit, grpc);
+            if conn.downstream == Downstream::Http1 {
+                // Closing with the body unread would make the kernel reset the connection, and
+                // a client still sending may lose the 413 (RFC 9112 §9.6): read and discard a
+                // bounded amount first. A client that asked `Expect: 100-continue` sends no
+                // body unless it is read, so there is nothing to discard.
+                if !expects_continue(&req) && declared <= DISCARD_LIMIT {
+                    tokio::spawn(discard(req.into_body()));
+                }
+            }
+            return Ok(response);
         }
     }
 
@@ -106,6 +117,7 @@ pub async fn handle(
     let mut first_body = Some(recorded);
 
     let mut attempt: u32 = 0;
+    let mut unprocessed_retries: u32 = 0;
     let mut avoid: Option<SocketAddr> = None;
     macro_rules! fail {
         ($failure:expr, $message:expr, $cluster:expr, $tries:expr) => {{
@@ -223,35 +235,47 @@ pub async fn handle(
             Some(Err(e)) => {
                 if replay.too_large() {
                     let limit = limit.unwrap_or(0);
-                    conn.record(
-                        grpc,
-                        Some(route.name()),
-                        Some(cname),
-                        Outcome::Replied(413),
-                        start,
-                        tries,
-                    );
+                    if let Some(rest) = replay.take_leftover() {
+                        // As for a declared length over the limit: let the sender finish.
+                        tokio::spawn(discard(rest));
+                    }
+                    let outcome = Outcome::Failed(Failure::BadRequest);
+                    conn.record(grpc, Some(route.name()), Some(cname), outcome, start, tries);
                     return Ok(reply::too_large(limit, grpc));
                 }
                 if let Some(bad) = grpc::message_error(&e).or_else(|| replay.grpc_error()) {
                     let code = bad.code();
-                    let outcome = Outcome::Replied(code.to_http_class());
+                    let outcome = Outcome::Failed(Failure::BadRequest);
                     conn.record(grpc, Some(route.name()), Some(cname), outcome, start, tries);
                     return Ok(reply::grpc_status(code, &bad.to_string()));
                 }
-                endpoint.report_outcome(false);
                 let reason = h2_reason(&e);
-                let refused = reason == Some(h2::Reason::REFUSED_STREAM);
-                let retriable = refused
-                    || should_retry(route, tries, HttpRetryCause::Reset, &parts.method, grpc);
-                if retriable && replay.body().is_some() {
-                    attempt += 1;
-                    avoid = Some(endpoint.address());
-                    continue;
+                if let (Sender::Http2(_, generation), true) = (&sender, goes_away(&e)) {
+                    pool.retire_h2(*generation).await;
+                }
+                if unprocessed(&e) {
+                    // The upstream never processed the request (GOAWAY, REFUSED_STREAM, or a
+                    // pooled connection closed under us): always safe to send again, and no
+                    // fault of the endpoint's. Bounded separately from the route's retries.
+                    if unprocessed_retries < MAX_UNPROCESSED_RETRIES && replay.body().is_some() {
+                        unprocessed_retries += 1;
+                        debug!(error = %e, "request not processed upstream; sending it again");
+                        continue;
+                    }
+                } else {
+                    endpoint.report_outcome(false);
+                    let retry =
+                        should_retry(route, tries, HttpRetryCause::Reset, &parts.method, grpc);
+                    if retry && replay.body().is_some() {
+                        attempt += 1;
+                        avoid = Some(endpoint.address());
+                        continue;
+                    }
                 }
                 debug!(error = %e, "upstream request failed");
                 if conn.downstream == Downstream::Http2 && !grpc {
-                    if let Some(reason) = reason {
+                    // Mirror a real stream reset (not a graceful GOAWAY) onto the caller's.
+                    if let Some(reason) = reason.filter(|r| *r != h2::Reason::NO_ERROR) {
                         // Mirror the upstream's stream reset onto the caller's stream.
                         conn.record(
                             grpc,
@@ -284,7 +308,16 @@ pub async fn handle(
             // The status of a failed call may come as trailers right after the head: look at
             // the first frame before answering, so that UNAVAILABLE can still be retried.
             let (head, mut incoming) = response.into_parts();
-            let first = match incoming.frame().await {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let next = incoming.frame();
+            let polled = match left {
+                Some(left) => match tokio::time::timeout(left, next).await {
+                    Ok(polled) => polled,
+                    Err(_) => fail!(Failure::Timeout, "upstream timeout", cname, tries),
+                },
+                None => next.await,
+            };
+            let first = match polled {
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => {
                     debug!(error = %e, "upstream gRPC response failed");
@@ -420,6 +453,25 @@ fn upstream_version(
     }
 }
 
+/// Largest refused request body read and thrown away so that its sender gets the 413.
+const DISCARD_LIMIT: u64 = 64 << 20;
+/// Time allowed for that.
+const DISCARD_TIME: Duration = Duration::from_secs(5);
+
+/// Reads a refused request body to its end (within [`DISCARD_TIME`]) and drops it.
+async fn discard<B: http_body::Body + Unpin>(mut body: B) {
+    let drained =
+        tokio::time::timeout(DISCARD_TIME, async { while let Some(Ok(_)) = body.frame().await {} });
+    let _ = drained.await;
+}
+
+/// Whether the request waits for `100 Continue` before sending its body.
+fn expects_continue<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
 /// The request's `Content-Length`, when it has a valid one.
 fn declared_length<B>(req: &Request<B>) -> Option<u64> {
     req.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
@@ -449,14 +501,40 @@ fn grpc_status_in_trailers(trailers: &http::HeaderMap) -> Option<u32> {
     trailers.get("grpc-status")?.to_str().ok()?.trim().parse().ok()
 }
 
-/// The HTTP/2 reset reason somewhere in an error's source chain.
-fn h2_reason(error: &hyper::Error) -> Option<h2::Reason> {
+/// Sends of a request the upstream never processed (see [`unprocessed`]) made at most, on
+/// top of the route's retries.
+const MAX_UNPROCESSED_RETRIES: u32 = 3;
+
+/// Whether the upstream certainly did not process the request: it refused the stream, it
+/// was past the last stream its GOAWAY accepts, or hyper never sent it (the pooled
+/// connection closed first).
+fn unprocessed(error: &hyper::Error) -> bool {
+    if error.is_canceled() {
+        return true;
+    }
+    h2_error(error).is_some_and(|h2| {
+        h2.reason() == Some(h2::Reason::REFUSED_STREAM) || (h2.is_go_away() && h2.is_remote())
+    })
+}
+
+/// Whether the error says the HTTP/2 connection is going away.
+fn goes_away(error: &hyper::Error) -> bool {
+    h2_error(error).is_some_and(|h2| h2.is_go_away())
+}
+
+/// The `h2::Error` somewhere in an error's source chain.
+fn h2_error(error: &hyper::Error) -> Option<&h2::Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            return h2.reason();
+            return Some(h2);
         }
         source = e.source();
     }
     None
+}
+
+/// The HTTP/2 reset reason somewhere in an error's source chain.
+fn h2_reason(error: &hyper::Error) -> Option<h2::Reason> {
+    h2_error(error).and_then(h2::Error::reason)
 }

@@ -50,8 +50,6 @@ pub struct HttpShared {
     pub max_grpc_message_bytes: Option<u64>,
     /// Downstream limits (header size and count, header read timeout, HTTP/2 streams).
     pub limits: HttpLimitsConfig,
-    /// Idle downstream connections are closed after this long.
-    pub idle_timeout: std::time::Duration,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -117,7 +115,19 @@ pub async fn serve(
     peer: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) {
-    let downstream = if protocol == "http2" { Downstream::Http2 } else { Downstream::Http1 };
+    let downstream = match protocol {
+        "http1" => Downstream::Http1,
+        "http2" => Downstream::Http2,
+        other => {
+            // A connection-owning protocol this gateway has no server for (an outside crate's):
+            // close rather than guess.
+            return tracing::warn!(
+                protocol = other,
+                ?peer,
+                "no server for this protocol; connection closed"
+            );
+        }
+    };
     let metrics = Arc::clone(&shared.metrics);
     let limits = shared.limits;
     let conn = Arc::new(HttpConnection {

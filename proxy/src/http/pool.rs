@@ -5,6 +5,7 @@
 //! upstream-connection gauge for as long as it lives.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
@@ -45,8 +46,8 @@ pub enum ConnectError {
 pub enum Sender {
     /// An HTTP/1.1 connection, owned by this request until its response ends.
     Http1(http1::SendRequest<ProxyBody>),
-    /// A handle on the endpoint's HTTP/2 connection.
-    Http2(http2::SendRequest<ProxyBody>),
+    /// A handle on the endpoint's HTTP/2 connection, and which connection it is.
+    Http2(http2::SendRequest<ProxyBody>, u64),
 }
 
 impl Sender {
@@ -60,7 +61,7 @@ impl Sender {
                 s.ready().await?;
                 s.send_request(request).await
             }
-            Sender::Http2(s) => {
+            Sender::Http2(s, _) => {
                 s.ready().await?;
                 s.send_request(request).await
             }
@@ -71,7 +72,10 @@ impl Sender {
 /// The HTTP connections kept for one endpoint.
 pub struct EndpointPool {
     idle: Mutex<Vec<http1::SendRequest<ProxyBody>>>,
-    h2: tokio::sync::Mutex<Option<http2::SendRequest<ProxyBody>>>,
+    h2: tokio::sync::Mutex<Option<(u64, http2::SendRequest<ProxyBody>)>>,
+    /// Numbers the HTTP/2 connections, so a request that saw one go away retires that one
+    /// only, not the replacement another request already made.
+    generation: AtomicU64,
     max_idle: usize,
 }
 
@@ -82,6 +86,7 @@ impl EndpointPool {
             Arc::new(EndpointPool {
                 idle: Mutex::new(Vec::new()),
                 h2: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
                 max_idle,
             })
         });
@@ -91,6 +96,7 @@ impl EndpointPool {
             Err(_) => Arc::new(EndpointPool {
                 idle: Mutex::new(Vec::new()),
                 h2: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
                 max_idle: 0,
             }),
         }
@@ -113,7 +119,8 @@ impl EndpointPool {
             UpstreamVersion::Http1 => {
                 loop {
                     let Some(sender) = self.idle().pop() else { break };
-                    if sender.is_ready() {
+                    // A connection released a moment ago may not be ready yet: `send` waits.
+                    if !sender.is_closed() {
                         return Ok(Sender::Http1(sender));
                     }
                 }
@@ -121,8 +128,9 @@ impl EndpointPool {
             }
             UpstreamVersion::Http2 => {
                 let mut shared = self.h2.lock().await;
-                if let Some(sender) = shared.as_ref().filter(|s| !s.is_closed()) {
-                    return Ok(Sender::Http2(sender.clone()));
+                if let Some((generation, sender)) = shared.as_ref().filter(|(_, s)| !s.is_closed())
+                {
+                    return Ok(Sender::Http2(sender.clone(), *generation));
                 }
                 let io = connect(endpoint, cluster, metrics).await?;
                 let settings = xprotocol_http2::client::ClientSettings::default();
@@ -130,9 +138,19 @@ impl EndpointPool {
                     .await
                     .map_err(|e| failed(endpoint, e))?;
                 tokio::spawn(hold_until_closed(conn, io.hold));
-                *shared = Some(sender.clone());
-                Ok(Sender::Http2(sender))
+                let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+                *shared = Some((generation, sender.clone()));
+                Ok(Sender::Http2(sender, generation))
             }
+        }
+    }
+
+    /// Stops handing out HTTP/2 connection `generation` (it is going away: the server sent
+    /// GOAWAY); the next request connects anew while streams already on it finish.
+    pub async fn retire_h2(&self, generation: u64) {
+        let mut shared = self.h2.lock().await;
+        if shared.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *shared = None;
         }
     }
 

@@ -5,6 +5,8 @@
 //! Each test file uses part of this module; the rest is dead code in that file's binary.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

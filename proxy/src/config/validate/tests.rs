@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::{parse, Format};
 
-const KNOWN: &[&str] = &["bolt", "boltv2", "dubbo", "tars", "echo"];
+const KNOWN: &[&str] = &["bolt", "boltv2", "dubbo", "tars", "echo", "http1", "http2"];
 
 /// A valid configuration; each test breaks one thing by text replacement.
 const BASE: &str = "\
@@ -235,8 +235,8 @@ fn limits_that_cannot_be_zero() {
 }
 
 #[test]
-fn sniff_max_bytes_is_between_4_and_64_kib() {
-    for (bytes, ok) in [(3, false), (4, true), (65536, true), (65537, false)] {
+fn sniff_max_bytes_is_between_24_and_64_kib() {
+    for (bytes, ok) in [(4, false), (23, false), (24, true), (65536, true), (65537, false)] {
         let text = with(
             "    fallback_cluster: raw\n",
             &format!("    fallback_cluster: raw\n    sniff: {{max_bytes: {bytes}}}\n"),
@@ -247,6 +247,21 @@ fn sniff_max_bytes_is_between_4_and_64_kib() {
             assert_eq!(only_error(&report).0, "listeners[0].sniff.max_bytes");
         }
     }
+}
+
+#[test]
+fn http_is_routed_by_virtual_hosts_not_route_tables() {
+    let text = with("protocols: [bolt, dubbo]", "protocols: [bolt, dubbo, http1]");
+    let report = check(&text);
+    let warned: Vec<&str> = report.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(warned.iter().any(|m| m.contains("`http1` has no virtual host")), "{warned:?}");
+    let table = text.replacen("routes:\n", "routes:\n  - protocol: http1\n    routes: []\n", 1);
+    let report = check(&table);
+    assert!(
+        report.errors.iter().any(|e| e.message.contains("routed by `http.virtual_hosts`")),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[test]
