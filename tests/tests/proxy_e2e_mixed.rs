@@ -1,15 +1,16 @@
 //! End to end on one port: the real Bolt, Dubbo and Tars clients at once against the same
-//! xproxy listener, each reaching its own real server; and what the port does with bytes no
-//! protocol recognises.
+//! xproxy listener, each reaching its own real server; all six protocols (with curl over
+//! HTTP/1.1 and HTTP/2 to nginx, and grpcio) at the same time; and what the port does with
+//! bytes no protocol recognises.
 //!
-//! Needs Node.js, Python with `tests/peers/dubbo/requirements.txt`, and the peers installed:
-//! `tests/peers/install.sh`.
+//! Needs Node.js, Python with the peers' requirements, curl and nginx: `tests/peers/install.sh`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use common::http::{fetch, Echo, Nginx};
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use xproxy::config::{self, Format};
 use xproxy::gateway::known_protocols;
+use xproxy_tests::peers::PeerCommand;
 
 /// Every test ends within this, whatever the peers do.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
@@ -72,6 +74,86 @@ async fn three_real_clients_share_one_port() -> Result<()> {
             let labels = [("listener", LISTENER), ("protocol", protocol)];
             let accepted = metric(&metrics, "xproxy_downstream_connections_total", &labels);
             assert!(accepted >= 1.0, "{protocol}: {metrics}");
+        }
+        gateway.shutdown().await;
+        Ok(())
+    })
+    .await
+}
+
+/// gRPC to the grpcio server, `/h2/…` to nginx over HTTP/2, everything else to nginx over
+/// HTTP/1.1.
+const HTTP_ROUTES: &str = r#"http:
+  virtual_hosts:
+    - name: all
+      domains: ["*"]
+      routes:
+        - name: grpc-route
+          match: { grpc: {} }
+          action: { cluster: grpc }
+        - name: h2-route
+          match: { path: { prefix: /h2/ } }
+          prefix_rewrite: /
+          action: { cluster: nginx-h2 }
+        - name: h1-route
+          match: { path: { prefix: / } }
+          action: { cluster: nginx-h1 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_protocols_share_one_port_at_the_same_time() -> Result<()> {
+    bounded(TEST_LIMIT, async {
+        let grpc = PeerCommand::python("grpc", "server.py")?.args(["0", "90"]);
+        let (bolt, dubbo, tars, nginx, grpc) = tokio::try_join!(
+            bolt_server(),
+            dubbo_server(),
+            tars_server(),
+            Nginx::start(),
+            start_server(grpc.env("IGNORE_STDIN", "1")),
+        )?;
+        let mut yaml = config(&bolt, &dubbo, &tars);
+        yaml.push_str(&cluster("nginx-h1", &[nginx.h1], "http_protocol: http1"));
+        yaml.push_str(&cluster("nginx-h2", &[nginx.h2], "http_protocol: http2"));
+        yaml.push_str(&cluster("grpc", &[grpc.addr], ""));
+        yaml.push_str(HTTP_ROUTES);
+        let gateway = gateway(&yaml).await?;
+        let addr = port(&gateway)?;
+        let dubbo_calls: Vec<Value> = (0..20)
+            .map(|i| json!({"call": format!("c{i}"), "method": "sayHello", "args": ["d", i]}))
+            .collect();
+        let dubbo_calls = Value::Array(dubbo_calls).to_string();
+        let grpc_client = PeerCommand::python("grpc", "client.py")?
+            .args([addr.to_string(), "unary".into(), "hi".into(), "--repeat".into(), "20".into()])
+            .env("HARD_LIMIT", "30");
+        let (h1, h2) = (format!("http://{addr}/echo"), format!("http://{addr}/h2/echo"));
+        let (b, d, t, g, over_h1, over_h2) = tokio::try_join!(
+            run_ok(bolt_client(addr, "concurrent", Some("50"))?),
+            run(dubbo_client(addr, "batch", Some(&dubbo_calls))?),
+            run_ok(tars_client(addr, "many", Some("50"))?),
+            run(grpc_client),
+            fetch([h1.as_str()]),
+            fetch(["--http2-prior-knowledge", h2.as_str()]),
+        )?;
+        assert_eq!(b.json["good"], 50, "{}", b.output);
+        assert_eq!(d.results().len(), 20, "{}", d.output);
+        assert_eq!(t.json["wrong"], 0, "{}", t.output);
+        assert_eq!(g.json["code"], "OK", "{}", g.output);
+        assert_eq!(g.json["replies"].as_array().map(Vec::len), Some(20), "{}", g.output);
+        assert_eq!(over_h1.status, 200, "{}", over_h1.output);
+        assert_eq!(Echo::parse(&over_h1.body)?.protocol, "HTTP/1.1");
+        assert_eq!(over_h2.status, 200, "{}", over_h2.output);
+        assert_eq!(Echo::parse(&over_h2.body)?.protocol, "HTTP/2.0");
+
+        let metrics = admin_get(&gateway, "/metrics").await?;
+        for (protocol, route, want) in [
+            ("bolt", "bolt-route", 50.0),
+            ("dubbo", "dubbo-route", 20.0),
+            ("tars", "tars-route", 50.0),
+            ("grpc", "grpc-route", 20.0),
+            ("http1", "h1-route", 1.0),
+            ("http2", "h2-route", 1.0),
+        ] {
+            assert_eq!(requests_total(&metrics, protocol, route), want, "{protocol}\n{metrics}");
         }
         gateway.shutdown().await;
         Ok(())
