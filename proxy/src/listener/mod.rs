@@ -98,7 +98,7 @@ async fn serve(mut stream: TcpStream, ctx: &ListenerContext, shutdown: Cancellat
         Ok(Sniffed::Unrecognized(reason, prefix)) => {
             ctx.metrics.sniff_failed(&ctx.name, reason);
             match &ctx.fallback {
-                Some(cluster) => tcp_fallback(stream, prefix, cluster).await,
+                Some(cluster) => Box::pin(tcp_fallback(stream, prefix, cluster)).await,
                 None => warn!(
                     listener = %ctx.name, ?peer, ?reason, first_bytes = %hex_prefix(&prefix),
                     "unrecognised connection closed"
@@ -114,7 +114,9 @@ async fn serve(mut stream: TcpStream, ctx: &ListenerContext, shutdown: Cancellat
         let _open = ctx.metrics.connection_opened(&ctx.name, protocol.name());
         let io = Box::new(PrefixedIo::new(prefix, stream));
         let http = Arc::clone(&ctx.http);
-        return crate::http::serve(protocol.name(), io, http, peer, shutdown).await;
+        // Boxed: hyper's connection state is large, and inline it would grow every
+        // connection's task, RPC ones included, to its size.
+        return Box::pin(crate::http::serve(protocol.name(), io, http, peer, shutdown)).await;
     }
     let Some(policy) = ctx.policies.get(protocol.name()) else {
         return warn!(listener = %ctx.name, protocol = protocol.name(), "no policy for protocol");

@@ -32,7 +32,20 @@ pub(crate) struct ReadBuf {
 impl ReadBuf {
     /// Reads at least one byte; `Ok(0)` is end of stream. Cancel-safe: bytes are kept only
     /// once read.
+    ///
+    /// A connection between frames holds no read buffer: the buffer is given back, and a
+    /// zero-length read waits until the socket is readable (tokio's sockets wait for
+    /// readiness even for an empty buffer; other readers may return at once, which costs one
+    /// extra call). Only then is a buffer allocated, so ten thousand idle connections do not
+    /// keep ten thousand buffers.
     pub(crate) async fn read_from<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            if self.buf.capacity() > 0 {
+                self.buf = BytesMut::new();
+            }
+            let mut nothing = [0u8; 0];
+            r.read(&mut nothing).await?;
+        }
         // `reserve` reclaims the space of decoded frames before it allocates.
         if self.buf.capacity() - self.buf.len() < READ_CHUNK {
             self.buf.reserve(READ_CHUNK);
@@ -100,6 +113,11 @@ impl WriteBuf {
         if self.buf.is_empty() {
             w.flush().await?;
             self.needs_flush = false;
+            // Everything is written: give the buffer back (the next frame allocates anew), so
+            // that an idle connection holds none.
+            if self.buf.capacity() > 0 {
+                self.buf = BytesMut::new();
+            }
             return Ok(());
         }
         let n = w.write_buf(&mut self.buf).await?;

@@ -51,8 +51,8 @@ pub use client::Client;
 pub use config::EngineConfig;
 pub use error::{CallError, EngineError};
 pub use listener::{Server, ServerHandle};
-pub use server::{serve_connection, Handler};
 pub(crate) use server::serve_connection_inline;
+pub use server::{serve_connection, Handler};
 
 #[cfg(test)]
 mod tests {

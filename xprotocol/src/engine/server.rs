@@ -149,14 +149,18 @@ where
         writer,
         rbuf: ReadBuf::default(),
         wbuf: WriteBuf::default(),
-        calls: if inline { Calls::Inline(FuturesUnordered::new()) } else { Calls::Spawned(JoinSet::new()) },
+        calls: if inline {
+            Calls::Inline(FuturesUnordered::new())
+        } else {
+            Calls::Spawned(JoinSet::new())
+        },
         config,
         last_active: now,
         idle_timer: Box::pin(tokio::time::sleep_until(idle_deadline)),
         partial_since: None,
-        frame_timer: Box::pin(tokio::time::sleep_until(now + FAR)),
+        frame_timer: Timer::default(),
         draining: false,
-        drain_timer: Box::pin(tokio::time::sleep_until(now + FAR)),
+        drain_timer: Timer::default(),
         shutdown: Box::pin(shutdown.cancelled_owned()),
     };
     conn.drive().await?;
@@ -251,9 +255,9 @@ struct ServerConn<P: Protocol, H, R, W> {
     idle_timer: Pin<Box<Sleep>>,
     /// When the frame now partly buffered began to arrive, if one is.
     partial_since: Option<Instant>,
-    frame_timer: Pin<Box<Sleep>>,
+    frame_timer: Timer,
     draining: bool,
-    drain_timer: Pin<Box<Sleep>>,
+    drain_timer: Timer,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
@@ -306,14 +310,14 @@ where
                         return Ok(());
                     }
                 }
-                () = &mut self.frame_timer, if self.partial_since.is_some() => {
+                () = self.frame_timer.fired(), if self.partial_since.is_some() => {
                     if self.frame_expired() {
                         warn!(protocol = self.protocol.name(), "frame not completed in time; closing");
                         return Ok(());
                     }
                 }
                 () = &mut self.shutdown, if !self.draining => self.start_drain(),
-                () = &mut self.drain_timer, if self.draining => {
+                () = self.drain_timer.fired(), if self.draining => {
                     warn!(in_flight = self.calls.len(), "drain timeout; aborting handler calls");
                     self.calls.abort_all();
                     return Ok(());
@@ -435,7 +439,7 @@ where
     /// passes.
     fn start_drain(&mut self) {
         self.draining = true;
-        self.drain_timer.as_mut().reset(Instant::now() + self.config.drain_timeout);
+        self.drain_timer.set(Instant::now() + self.config.drain_timeout);
     }
 
     /// Starts (or stops) the clock of a partly read frame after a read: a new partial frame
@@ -447,7 +451,7 @@ where
         } else if decoded_any || self.partial_since.is_none() {
             let now = Instant::now();
             self.partial_since = Some(now);
-            self.frame_timer.as_mut().reset(now + limit);
+            self.frame_timer.set(now + limit);
         }
     }
 
@@ -460,7 +464,7 @@ where
         if Instant::now() >= deadline {
             return true;
         }
-        self.frame_timer.as_mut().reset(deadline);
+        self.frame_timer.set(deadline);
         false
     }
 
@@ -480,6 +484,28 @@ where
         let next = if self.calls.is_empty() { until } else { now + idle };
         self.idle_timer.as_mut().reset(next);
         false
+    }
+}
+
+/// A timer allocated only once it is first set: most connections never stall mid-frame or
+/// drain, and an idle connection should not hold timers it does not use.
+#[derive(Default)]
+struct Timer(Option<Pin<Box<Sleep>>>);
+
+impl Timer {
+    fn set(&mut self, deadline: Instant) {
+        match &mut self.0 {
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => self.0 = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+    }
+
+    /// Completes when the timer fires; never, if it was never set.
+    async fn fired(&mut self) {
+        match &mut self.0 {
+            Some(sleep) => sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
     }
 }
 
