@@ -44,7 +44,8 @@ impl ReadBuf {
                 self.buf = BytesMut::new();
             }
             let mut nothing = [0u8; 0];
-            r.read(&mut nothing).await?;
+            // Always 0 bytes: this only waits; the read below takes the data (or the end).
+            let _waited: usize = r.read(&mut nothing).await?;
         }
         // `reserve` reclaims the space of decoded frames before it allocates.
         if self.buf.capacity() - self.buf.len() < READ_CHUNK {
