@@ -1,5 +1,7 @@
-//! `xload`: load generator and benchmark backend for the RPC protocols (see `--help`).
+//! `xload`: load generator and benchmark backend for the RPC and HTTP protocols (see
+//! `--help`).
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,8 +11,10 @@ use futures_util::future::try_join_all;
 use xprotocol_bolt::Bolt;
 use xprotocol_dubbo::Dubbo;
 use xprotocol_tars::Tars;
-use xproxy_benches::load::cli::{Cli, Command, LoadArgs, ProtocolArg};
-use xproxy_benches::load::driver::{self, Plan};
+use xproxy_benches::load::cli::{Cli, Command, LoadArgs, ProtocolArg, ServeProtocol};
+use xproxy_benches::load::driver::{self, Connection, Plan};
+use xproxy_benches::load::http::serve::serve_http;
+use xproxy_benches::load::http::{Exchange, Http1Connection, Http2Connection, HttpWorkload};
 use xproxy_benches::load::report::Summary;
 use xproxy_benches::load::rpc::{template, RpcConnection, RpcProtocol};
 use xproxy_benches::load::serve::serve;
@@ -34,11 +38,15 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Some(Command::Serve(args)) => match args.protocol {
-                ProtocolArg::Bolt => serve::<Bolt>(&args.listen, args.delay, args.payload).await,
-                ProtocolArg::Dubbo => serve::<Dubbo>(&args.listen, args.delay, args.payload).await,
-                ProtocolArg::Tars => serve::<Tars>(&args.listen, args.delay, args.payload).await,
-            },
+            Some(Command::Serve(args)) => {
+                let (listen, delay, payload) = (&args.listen, args.delay, args.payload);
+                match args.protocol {
+                    ServeProtocol::Bolt => serve::<Bolt>(listen, delay, payload).await,
+                    ServeProtocol::Dubbo => serve::<Dubbo>(listen, delay, payload).await,
+                    ServeProtocol::Tars => serve::<Tars>(listen, delay, payload).await,
+                    ServeProtocol::Http => serve_http(listen, delay, payload).await,
+                }
+            }
             None => load(cli.load).await,
         }
     });
@@ -54,24 +62,84 @@ fn main() -> ExitCode {
 async fn load(args: LoadArgs) -> anyhow::Result<()> {
     // clap requires both; the options only exist so that `serve` can go without them.
     let protocol = args.protocol.context("--protocol is required")?;
+    let target = args.target.as_deref().context("--target is required")?;
+    args.check().map_err(anyhow::Error::msg)?;
     match protocol {
-        ProtocolArg::Bolt => load_rpc::<Bolt>(protocol, &args).await,
-        ProtocolArg::Dubbo => load_rpc::<Dubbo>(protocol, &args).await,
-        ProtocolArg::Tars => load_rpc::<Tars>(protocol, &args).await,
+        ProtocolArg::Bolt => load_rpc::<Bolt>(protocol, target, &args).await,
+        ProtocolArg::Dubbo => load_rpc::<Dubbo>(protocol, target, &args).await,
+        ProtocolArg::Tars => load_rpc::<Tars>(protocol, target, &args).await,
+        ProtocolArg::Http1 => load_http(HttpWorkload::Http1, protocol, target, &args).await,
+        ProtocolArg::Http2 => load_http(HttpWorkload::Http2, protocol, target, &args).await,
+        ProtocolArg::Grpc => load_http(HttpWorkload::Grpc, protocol, target, &args).await,
     }
 }
 
-async fn load_rpc<P: RpcProtocol>(protocol: ProtocolArg, args: &LoadArgs) -> anyhow::Result<()> {
-    let target = args.target.as_deref().context("--target is required")?;
+async fn load_rpc<P: RpcProtocol>(
+    protocol: ProtocolArg,
+    target: &str,
+    args: &LoadArgs,
+) -> anyhow::Result<()> {
     let request = template::<P>(args.service.as_deref(), Some(&args.method), args.payload)
         .context("building the request")?;
-    let connects = (0..args.connections)
-        .map(|_| RpcConnection::<P>::connect(target, request.clone(), args.timeout));
-    let connects = tokio::time::timeout(args.timeout, try_join_all(connects));
-    let connections: Vec<Arc<RpcConnection<P>>> = connects
+    let connections = connect_all(target, args, || {
+        RpcConnection::<P>::connect(target, request.clone(), args.timeout)
+    })
+    .await?;
+    run(connections, protocol, target, args).await
+}
+
+async fn load_http(
+    workload: HttpWorkload,
+    protocol: ProtocolArg,
+    target: &str,
+    args: &LoadArgs,
+) -> anyhow::Result<()> {
+    let path = args.path.as_deref().unwrap_or(workload.default_path());
+    let authority = args.host.as_deref().unwrap_or(target);
+    let exchange = Arc::new(
+        Exchange::new(workload, authority, path, args.payload).context("building the request")?,
+    );
+    // Resolved once: reopened connections go to the same address.
+    let addr = tokio::net::lookup_host(target)
+        .await
+        .with_context(|| format!("resolving {target}"))?
+        .next()
+        .with_context(|| format!("{target} resolves to no address"))?;
+    match workload {
+        HttpWorkload::Http1 => {
+            let connect = || Http1Connection::connect(addr, exchange.clone());
+            run(connect_all(target, args, connect).await?, protocol, target, args).await
+        }
+        HttpWorkload::Http2 | HttpWorkload::Grpc => {
+            let connect = || Http2Connection::connect(addr, exchange.clone());
+            run(connect_all(target, args, connect).await?, protocol, target, args).await
+        }
+    }
+}
+
+/// Opens `--connections` connections at once, within `--timeout`; any failure fails the run.
+async fn connect_all<C, F, E>(
+    target: &str,
+    args: &LoadArgs,
+    connect: impl Fn() -> F,
+) -> anyhow::Result<Vec<Arc<C>>>
+where
+    F: Future<Output = Result<Arc<C>, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let connects = try_join_all((0..args.connections).map(|_| connect()));
+    tokio::time::timeout(args.timeout, connects)
         .await
         .map_err(|_| anyhow::anyhow!("connecting to {target}: timed out"))?
-        .with_context(|| format!("connecting to {target}"))?;
+        .with_context(|| format!("connecting to {target}"))
+}
+
+async fn run<C: Connection>(
+    connections: Vec<Arc<C>>,
+    protocol: ProtocolArg,
+    target: &str,
+    args: &LoadArgs,
+) -> anyhow::Result<()> {
     let plan = Plan {
         concurrency: args.concurrency,
         rate: args.rate,

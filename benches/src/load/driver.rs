@@ -3,8 +3,8 @@
 //! own [`Recorder`], merged at the end.
 //!
 //! The loop knows nothing of protocols: it drives a [`Connection`]. The RPC protocols
-//! implement it over the SDK's engine client ([`super::rpc`]); HTTP/1.1, HTTP/2 and gRPC are
-//! meant to be added as further implementations.
+//! implement it over the SDK's engine client ([`super::rpc`]); HTTP/1.1, HTTP/2 and gRPC
+//! over hyper's client connections ([`super::http`]).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -6,13 +6,18 @@
 //! - [`stats`]: per-connection latency histograms and error counts;
 //! - [`report`]: the text and JSON summaries;
 //! - [`rpc`]: Bolt, Dubbo and Tars over the SDK's engine client;
-//! - [`serve`]: the backend (`xload serve`).
+//! - [`http`]: HTTP/1.1, HTTP/2 and gRPC over hyper's client connections, and their backend
+//!   ([`http::serve`], `xload serve --protocol http`);
+//! - [`grpc`]: gRPC's message prefix and status codes, independent of the gateway's codec;
+//! - [`serve`]: the RPC backend (`xload serve`).
 //!
-//! HTTP/1.1, HTTP/2 and gRPC are not there yet: each will be a [`driver::Connection`]
-//! implementation and a [`cli::ProtocolArg`] variant; nothing else needs to change.
+//! A further protocol is a [`driver::Connection`] implementation and a [`cli::ProtocolArg`]
+//! variant; the driver, pacing and report do not change.
 
 pub mod cli;
 pub mod driver;
+pub mod grpc;
+pub mod http;
 pub mod pace;
 pub mod report;
 pub mod rpc;

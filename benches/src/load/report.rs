@@ -68,8 +68,7 @@ impl Summary {
             r.failed(),
             r.warmup()
         );
-        let errors: Vec<String> =
-            ErrorClass::ALL.iter().map(|c| format!("{} {}", c.name(), r.errors(*c))).collect();
+        let errors: Vec<String> = reported(r).map(|(c, n)| format!("{} {n}", c.name())).collect();
         let _ = writeln!(out, "errors: {}", errors.join(", "));
         let (min, max, mean) = r.min_max_mean();
         let mut head = format!("{:<9}{:>10}", "latency", "min");
@@ -112,12 +111,18 @@ impl Summary {
             let _ = write!(out, ",\"{key}_us\":{}", us(r.percentile(p)));
         }
         let _ = write!(out, ",\"max_us\":{},\"mean_us\":{}", us(max), us(mean));
-        for class in ErrorClass::ALL {
-            let _ = write!(out, ",\"errors_{}\":{}", class.name(), r.errors(class));
+        for (class, n) in reported(r) {
+            let _ = write!(out, ",\"errors_{}\":{n}", class.name());
         }
         out.push('}');
         out
     }
+}
+
+/// The error classes a report lists and their counts: the general classes always, the
+/// HTTP status and gRPC code classes when they occurred (there are 22 of them).
+fn reported(r: &Recorder) -> impl Iterator<Item = (ErrorClass, u64)> + '_ {
+    ErrorClass::all().map(|c| (c, r.errors(c))).filter(|(c, n)| c.is_general() || *n > 0)
 }
 
 /// A latency with a unit that keeps 3–4 significant digits: `87.3us`, `1.25ms`, `2.00s`.
@@ -152,6 +157,8 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::grpc::GrpcCode;
+    use crate::load::stats::StatusClass;
 
     fn summary() -> Summary {
         let mut results = Recorder::new();
@@ -159,6 +166,8 @@ mod tests {
             results.record(Ok(()), Duration::from_micros(us * 10));
         }
         results.record(Err(ErrorClass::Closed), Duration::ZERO);
+        results.record(Err(ErrorClass::Http(StatusClass::ServerError)), Duration::ZERO);
+        results.record(Err(ErrorClass::Grpc(GrpcCode::Unavailable)), Duration::ZERO);
         results.record_warmup();
         Summary {
             protocol: "bolt",
@@ -187,18 +196,23 @@ mod tests {
         assert!(json.starts_with("{\"protocol\":\"bolt\",\"target\":\"127.0.0.1:1\\\"x\""));
         for field in [
             "\"rate\":null",
-            "\"requests\":101",
+            "\"requests\":103",
             "\"ok\":100",
-            "\"failed\":1",
+            "\"failed\":3",
             "\"warmup_requests\":1",
-            "\"rps\":202.00",
+            "\"rps\":206.00",
             "\"p50_us\":500.",
             "\"p999_us\":1000.",
             "\"errors_closed\":1",
             "\"errors_timeout\":0",
+            "\"errors_connect\":0",
+            "\"errors_http_5xx\":1",
+            "\"errors_grpc_unavailable\":1",
         ] {
             assert!(json.contains(field), "{field} missing from {json}");
         }
+        assert!(!json.contains("errors_http_4xx"), "classes that did not occur are left out");
+        assert!(!json.contains("errors_grpc_ok"));
         assert!(json.ends_with('}'));
     }
 
@@ -206,9 +220,15 @@ mod tests {
     fn text_names_the_run_rate_errors_and_percentiles() {
         let text = summary().text();
         assert!(text.contains("4 connections x 16 in flight, closed loop, 1024 B payload"));
-        assert!(text.contains("202.00 req/s"), "{text}");
-        assert!(text.contains("101 total, 100 succeeded, 1 failed (1 more during warm-up)"));
-        assert!(text.contains("errors: timeout 0, closed 1, status 0, decode 0, other 0"));
+        assert!(text.contains("206.00 req/s"), "{text}");
+        assert!(text.contains("103 total, 100 succeeded, 3 failed (1 more during warm-up)"));
+        assert!(
+            text.contains(
+                "errors: timeout 0, connect 0, closed 1, reset 0, status 0, decode 0, other 0, \
+                 http_5xx 1, grpc_unavailable 1\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("p99.9") && text.contains("10.0us"), "{text}");
     }
 }

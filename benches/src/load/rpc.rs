@@ -152,10 +152,21 @@ pub fn classify<F: Frame>(result: &Result<F, CallError>, ok_status: u32) -> Outc
         Ok(reply) if reply.status() == Some(ok_status) => Ok(()),
         Ok(_) => Err(ErrorClass::Status),
         Err(CallError::Timeout) => Err(ErrorClass::Timeout),
+        Err(CallError::Io { kind, .. }) if is_reset(*kind) => Err(ErrorClass::Reset),
         Err(CallError::Closed | CallError::Io { .. }) => Err(ErrorClass::Closed),
         Err(CallError::Decode(_)) => Err(ErrorClass::Decode),
         Err(_) => Err(ErrorClass::Other),
     }
+}
+
+/// Whether a socket error means the peer reset the connection (rather than closed it).
+pub fn is_reset(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// The engine configuration of load and backend connections: no heartbeats (they would add
@@ -243,7 +254,9 @@ mod tests {
         assert_eq!(err(CallError::Timeout), Err(ErrorClass::Timeout));
         assert_eq!(err(CallError::Closed), Err(ErrorClass::Closed));
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
-        assert_eq!(err(CallError::from(&reset)), Err(ErrorClass::Closed));
+        assert_eq!(err(CallError::from(&reset)), Err(ErrorClass::Reset));
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(err(CallError::from(&eof)), Err(ErrorClass::Closed));
         assert_eq!(err(CallError::Overloaded), Err(ErrorClass::Other));
     }
 }

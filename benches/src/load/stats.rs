@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::grpc::GrpcCode;
+
 /// The highest latency the histogram holds; longer ones are clamped to it (a request timeout
 /// above this is pointless for a benchmark).
 pub const MAX_LATENCY: Duration = Duration::from_secs(100);
@@ -15,44 +17,142 @@ pub const MAX_LATENCY: Duration = Duration::from_secs(100);
 pub enum ErrorClass {
     /// No reply within the request timeout.
     Timeout,
-    /// The connection closed or was reset before the reply came (or was already closed).
+    /// Reopening a connection failed (HTTP reopens a connection the peer closed; the
+    /// connection's loop then stops).
+    Connect,
+    /// The connection closed before the reply came (or was already closed).
     Closed,
-    /// A reply came whose status is not the protocol's OK.
+    /// The peer reset the connection (TCP RST, broken pipe) or the stream (HTTP/2
+    /// `RST_STREAM`).
+    Reset,
+    /// An RPC reply whose status is not the protocol's OK.
     Status,
-    /// The peer sent bytes that are not a valid frame (the connection is then closed).
+    /// The peer sent bytes that are not a valid frame or response (the connection is then
+    /// closed), or a gRPC reply without a valid status or message.
     Decode,
     /// The client refused the call (overloaded, draining) or could not encode it.
     Other,
+    /// An HTTP response whose status is not a success (for gRPC: not 200).
+    Http(StatusClass),
+    /// A gRPC reply whose `grpc-status` is not 0.
+    Grpc(GrpcCode),
 }
 
-impl ErrorClass {
+/// The class of an HTTP status code, as errors are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusClass {
+    /// 1xx (only an error if it is the final status).
+    Informational,
+    /// 2xx (only an error for gRPC, which wants exactly 200).
+    Success,
+    /// 3xx.
+    Redirection,
+    /// 4xx.
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// 600 to 999, which HTTP parsers accept but no standard defines.
+    Nonstandard,
+}
+
+impl StatusClass {
     /// Every class, in report order.
-    pub const ALL: [ErrorClass; 5] = [
+    pub const ALL: [StatusClass; 6] = [
+        StatusClass::Informational,
+        StatusClass::Success,
+        StatusClass::Redirection,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+        StatusClass::Nonstandard,
+    ];
+
+    /// The class of status `code`.
+    pub fn of(code: u16) -> StatusClass {
+        match code {
+            100..=199 => StatusClass::Informational,
+            200..=299 => StatusClass::Success,
+            300..=399 => StatusClass::Redirection,
+            400..=499 => StatusClass::ClientError,
+            500..=599 => StatusClass::ServerError,
+            _ => StatusClass::Nonstandard,
+        }
+    }
+
+    /// The name in reports and JSON keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusClass::Informational => "http_1xx",
+            StatusClass::Success => "http_2xx",
+            StatusClass::Redirection => "http_3xx",
+            StatusClass::ClientError => "http_4xx",
+            StatusClass::ServerError => "http_5xx",
+            StatusClass::Nonstandard => "http_other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Slots: the general classes, then the HTTP status classes, then one per gRPC code (code 0
+/// keeps its slot unused, so that the index is the code).
+const GENERAL: usize = ErrorClass::GENERAL.len();
+const SLOTS: usize = GENERAL + StatusClass::ALL.len() + GrpcCode::ALL.len();
+
+impl ErrorClass {
+    /// The classes every report lists, in report order; the HTTP status and gRPC code
+    /// classes are listed only when they occurred.
+    pub const GENERAL: [ErrorClass; 7] = [
         ErrorClass::Timeout,
+        ErrorClass::Connect,
         ErrorClass::Closed,
+        ErrorClass::Reset,
         ErrorClass::Status,
         ErrorClass::Decode,
         ErrorClass::Other,
     ];
 
+    /// Every class, in report order: the general ones, the HTTP status classes, the gRPC
+    /// codes other than OK.
+    pub fn all() -> impl Iterator<Item = ErrorClass> {
+        ErrorClass::GENERAL
+            .into_iter()
+            .chain(StatusClass::ALL.into_iter().map(ErrorClass::Http))
+            .chain(GrpcCode::ALL.into_iter().filter(|c| *c != GrpcCode::Ok).map(ErrorClass::Grpc))
+    }
+
+    /// Whether every report lists this class, even at zero.
+    pub fn is_general(self) -> bool {
+        !matches!(self, ErrorClass::Http(_) | ErrorClass::Grpc(_))
+    }
+
     /// The name in reports and JSON keys.
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
             ErrorClass::Closed => "closed",
+            ErrorClass::Reset => "reset",
             ErrorClass::Status => "status",
             ErrorClass::Decode => "decode",
             ErrorClass::Other => "other",
+            ErrorClass::Http(class) => class.name(),
+            ErrorClass::Grpc(code) => code.class_name(),
         }
     }
 
     fn index(self) -> usize {
         match self {
             ErrorClass::Timeout => 0,
-            ErrorClass::Closed => 1,
-            ErrorClass::Status => 2,
-            ErrorClass::Decode => 3,
-            ErrorClass::Other => 4,
+            ErrorClass::Connect => 1,
+            ErrorClass::Closed => 2,
+            ErrorClass::Reset => 3,
+            ErrorClass::Status => 4,
+            ErrorClass::Decode => 5,
+            ErrorClass::Other => 6,
+            ErrorClass::Http(class) => GENERAL + class.index(),
+            ErrorClass::Grpc(code) => GENERAL + StatusClass::ALL.len() + code as usize,
         }
     }
 }
@@ -65,7 +165,7 @@ pub type Outcome = Result<(), ErrorClass>;
 pub struct Recorder {
     /// Latencies of successful requests, in nanoseconds.
     latencies: Histogram<u64>,
-    errors: [u64; ErrorClass::ALL.len()],
+    errors: [u64; SLOTS],
     /// Requests that completed during the warm-up (counted, not measured).
     warmup: u64,
 }
@@ -83,7 +183,7 @@ impl Recorder {
         // Constant bounds, checked by the tests: this cannot fail.
         let latencies =
             Histogram::new_with_bounds(1, high, 3).expect("1 ns to 100 s at 3 digits is valid");
-        Recorder { latencies, errors: [0; ErrorClass::ALL.len()], warmup: 0 }
+        Recorder { latencies, errors: [0; SLOTS], warmup: 0 }
     }
 
     /// Records one measured request.
@@ -93,7 +193,11 @@ impl Recorder {
                 let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
                 self.latencies.saturating_record(ns.max(1));
             }
-            Err(class) => self.errors[class.index()] += 1,
+            Err(class) => {
+                if let Some(count) = self.errors.get_mut(class.index()) {
+                    *count += 1;
+                }
+            }
         }
     }
 
@@ -123,7 +227,7 @@ impl Recorder {
 
     /// Failed measured requests of one class.
     pub fn errors(&self, class: ErrorClass) -> u64 {
-        self.errors[class.index()]
+        self.errors.get(class.index()).copied().unwrap_or(0)
     }
 
     /// Failed measured requests of every class.
@@ -189,6 +293,31 @@ mod tests {
         assert!(near(a.percentile(99.9), 1000.0), "{:?}", a.percentile(99.9));
         let (min, max, mean) = a.min_max_mean();
         assert!(near(min, 1.0) && near(max, 1000.0) && near(mean, 500.5), "{min:?} {max:?}");
+    }
+
+    #[test]
+    fn every_class_has_its_own_slot_and_name() {
+        let classes: Vec<ErrorClass> = ErrorClass::all().collect();
+        assert_eq!(classes.len(), 7 + 6 + 16, "general, HTTP status classes, gRPC codes but OK");
+        let mut r = Recorder::new();
+        for (n, class) in classes.iter().enumerate() {
+            for _ in 0..=n {
+                r.record(Err(*class), Duration::ZERO);
+            }
+        }
+        for (n, class) in classes.iter().enumerate() {
+            assert_eq!(r.errors(*class), n as u64 + 1, "{}", class.name());
+        }
+        let mut names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), classes.len());
+        assert_eq!(ErrorClass::Http(StatusClass::of(503)).name(), "http_5xx");
+        assert_eq!(StatusClass::of(101), StatusClass::Informational);
+        assert_eq!(StatusClass::of(600), StatusClass::Nonstandard);
+        assert!(
+            !ErrorClass::Grpc(GrpcCode::Aborted).is_general() && ErrorClass::Reset.is_general()
+        );
     }
 
     #[test]
