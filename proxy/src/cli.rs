@@ -65,6 +65,11 @@ pub struct RunArgs {
     /// How much to log.
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// Worker threads. Default: the CPUs this process may run on (its affinity mask). With
+    /// one, the gateway runs on a single-threaded scheduler, which wakes tasks without any
+    /// cross-thread synchronisation: the cheapest way to run pinned to one core.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<std::num::NonZeroUsize>,
 }
 
 /// Arguments of `xproxy validate`.

@@ -14,9 +14,25 @@ fn init_logging(level: LogLevel) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
+/// The async runtime: single-threaded for one worker, multi-threaded otherwise.
+fn runtime(workers: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = workers
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, std::num::NonZeroUsize::get);
+    if workers == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let workers = match &cli.command {
+        Command::Run(args) => args.workers,
+        _ => None,
+    };
+    let runtime = match runtime(workers) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("xproxy: cannot start the async runtime: {e}");

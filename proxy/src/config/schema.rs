@@ -261,7 +261,9 @@ pub struct ClusterConfig {
     /// Connections kept per endpoint for multiplexed protocols. Default 1.
     #[serde(default = "default_connections_per_endpoint")]
     pub connections_per_endpoint: usize,
-    /// Idle connections kept per endpoint for ping-pong protocols. Default 16.
+    /// Idle connections kept per endpoint for ping-pong protocols and HTTP/1.1 upstreams; one
+    /// that becomes idle beyond this many is closed. Default 128 (enough for the concurrency of
+    /// a busy endpoint: a smaller pool closes and reopens connections under load).
     #[serde(default = "default_max_idle")]
     pub max_idle_per_endpoint: usize,
     /// Connections at most per endpoint for ping-pong protocols; requests beyond wait for a
@@ -293,7 +295,7 @@ fn default_max_ping_pong() -> usize {
 }
 
 fn default_max_idle() -> usize {
-    16
+    128
 }
 
 /// One upstream endpoint.
