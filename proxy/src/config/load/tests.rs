@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::*;
 
-const KNOWN: &[&str] = &["bolt", "boltv2", "dubbo", "tars", "echo"];
+const KNOWN: &[&str] = &["bolt", "boltv2", "dubbo", "tars", "echo", "http1", "http2"];
 
 const GOOD: &str = "\
 listeners:
