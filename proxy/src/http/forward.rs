@@ -93,6 +93,7 @@ pub async fn handle(
             return Ok(reply::failure(failure, &message, grpc));
         }
     };
+    let caller_deadline = grpc && req.headers().contains_key("grpc-timeout");
     let upgrade = conn.downstream == Downstream::Http1 && headers::is_upgrade(req.headers());
     let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -144,7 +145,12 @@ pub async fn handle(
             fail!(Failure::Timeout, "upstream timeout", cname, tries)
         }
         let version = upstream_version(cluster.config().http_protocol, conn.downstream, grpc);
-        let pool = EndpointPool::of(&endpoint, cluster.config().max_idle_per_endpoint);
+        let settings = cluster.config();
+        let pool = EndpointPool::of(
+            &endpoint,
+            settings.max_idle_per_endpoint,
+            settings.connections_per_endpoint,
+        );
         let acquired = if upgrade {
             EndpointPool::connect_for_upgrade(&endpoint, cluster, &shared.metrics)
                 .await
@@ -173,7 +179,8 @@ pub async fn handle(
         };
         let upstream_version = if upgrade { UpstreamVersion::Http1 } else { version };
         let mut headers = parts.headers.clone();
-        if grpc {
+        if grpc && caller_deadline {
+            // The caller's deadline goes upstream as the time it has left.
             if let Some(left) = deadline.map(|d| d.saturating_duration_since(Instant::now())) {
                 if let Ok(value) = HeaderValue::from_str(&xprotocol_grpc::format_timeout(left)) {
                     headers.insert(HeaderName::from_static("grpc-timeout"), value);

@@ -5,7 +5,7 @@
 //! upstream-connection gauge for as long as it lives.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
@@ -69,10 +69,15 @@ impl Sender {
     }
 }
 
+/// One HTTP/2 connection of an endpoint (none until first used), with its generation.
+type H2Slot = tokio::sync::Mutex<Option<(u64, http2::SendRequest<ProxyBody>)>>;
+
 /// The HTTP connections kept for one endpoint.
 pub struct EndpointPool {
     idle: Mutex<Vec<http1::SendRequest<ProxyBody>>>,
-    h2: tokio::sync::Mutex<Option<(u64, http2::SendRequest<ProxyBody>)>>,
+    /// `connections_per_endpoint` HTTP/2 connection slots, used in turn.
+    h2: Box<[H2Slot]>,
+    next_h2: AtomicUsize,
     /// Numbers the HTTP/2 connections, so a request that saw one go away retires that one
     /// only, not the replacement another request already made.
     generation: AtomicU64,
@@ -80,25 +85,24 @@ pub struct EndpointPool {
 }
 
 impl EndpointPool {
-    /// The pool of `endpoint`, created on first use.
-    pub fn of(endpoint: &Endpoint, max_idle: usize) -> Arc<EndpointPool> {
-        let any: Arc<dyn Any + Send + Sync> = endpoint.pool("http", &mut || {
-            Arc::new(EndpointPool {
-                idle: Mutex::new(Vec::new()),
-                h2: tokio::sync::Mutex::new(None),
-                generation: AtomicU64::new(0),
-                max_idle,
-            })
-        });
+    /// The pool of `endpoint`, created on first use: `max_idle` idle HTTP/1.1 connections at
+    /// most, and `h2_connections` HTTP/2 connections that share the streams in turn (one
+    /// connection carries every stream, up to the server's concurrency limit; more spread
+    /// them, as a busy gRPC endpoint needs).
+    pub fn of(endpoint: &Endpoint, max_idle: usize, h2_connections: usize) -> Arc<EndpointPool> {
+        let make = |max_idle| EndpointPool {
+            idle: Mutex::new(Vec::new()),
+            h2: (0..h2_connections.max(1)).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            next_h2: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            max_idle,
+        };
+        let any: Arc<dyn Any + Send + Sync> =
+            endpoint.pool("http", &mut || Arc::new(make(max_idle)));
         match any.downcast::<EndpointPool>() {
             Ok(pool) => pool,
             // Only this module stores under "http"; a mismatch would be a bug. Serve unpooled.
-            Err(_) => Arc::new(EndpointPool {
-                idle: Mutex::new(Vec::new()),
-                h2: tokio::sync::Mutex::new(None),
-                generation: AtomicU64::new(0),
-                max_idle: 0,
-            }),
+            Err(_) => Arc::new(make(0)),
         }
     }
 
@@ -127,7 +131,11 @@ impl EndpointPool {
                 Ok(Sender::Http1(connect_http1(endpoint, cluster, metrics).await?))
             }
             UpstreamVersion::Http2 => {
-                let mut shared = self.h2.lock().await;
+                let turn = self.next_h2.fetch_add(1, Ordering::Relaxed) % self.h2.len();
+                let Some(slot) = self.h2.get(turn) else {
+                    return Err(ConnectError::Overloaded);
+                };
+                let mut shared = slot.lock().await;
                 if let Some((generation, sender)) = shared.as_ref().filter(|(_, s)| !s.is_closed())
                 {
                     return Ok(Sender::Http2(sender.clone(), *generation));
@@ -148,9 +156,11 @@ impl EndpointPool {
     /// Stops handing out HTTP/2 connection `generation` (it is going away: the server sent
     /// GOAWAY); the next request connects anew while streams already on it finish.
     pub async fn retire_h2(&self, generation: u64) {
-        let mut shared = self.h2.lock().await;
-        if shared.as_ref().is_some_and(|(g, _)| *g == generation) {
-            *shared = None;
+        for slot in &*self.h2 {
+            let mut shared = slot.lock().await;
+            if shared.as_ref().is_some_and(|(g, _)| *g == generation) {
+                *shared = None;
+            }
         }
     }
 
