@@ -192,7 +192,7 @@ impl BoltFrameBuilder {
         head.extend_from_slice(&self.class_name);
         head.extend_from_slice(self.headers.as_bytes());
         let crc = fixed.has_crc().then(|| BoltFrame::compute_crc(&head, &self.content));
-        Ok(BoltFrame::from_parts(fixed, head, self.content, crc))
+        Ok(BoltFrame::from_parts(head, self.content, crc))
     }
 }
 

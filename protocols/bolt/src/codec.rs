@@ -149,7 +149,7 @@ impl Codec for BoltCodec {
         if crc.is_some() {
             src.advance(layout::CRC_LEN);
         }
-        Ok(Some(BoltFrame::from_parts(h, head, content, crc)))
+        Ok(Some(BoltFrame::from_parts(head, content, crc)))
     }
 
     fn encode(&mut self, frame: &BoltFrame, dst: &mut BytesMut) -> Result<(), EncodeError> {

@@ -22,7 +22,8 @@ pub const HEADER_METHOD: &str = "sofa_head_method_name";
 ///
 /// A decoded frame holds `head` (fixed header, class name and header block: one slice split
 /// off the read buffer), `content` (a frozen slice of the same buffer) and the CRC trailer if
-/// the frame has one. Reading a field looks into those bytes; nothing is copied or allocated.
+/// the frame has one. Reading a field looks into those bytes (the fixed header's fields too:
+/// the frame keeps no parsed copy, so that it stays small); nothing is copied or allocated.
 /// [`set_request_id`](Frame::set_request_id) patches four bytes of `head` (and updates the
 /// CRC from them, in constant time); encoding writes the three parts as they are.
 ///
@@ -31,7 +32,9 @@ pub const HEADER_METHOD: &str = "sofa_head_method_name";
 /// [`heartbeat_ack`](BoltFrame::heartbeat_ack).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoltFrame {
-    pub(crate) fixed: FixedHeader,
+    /// Starts with a whole fixed header whose proto byte is 1 or 2 and whose type and cmdcode
+    /// combine (the codec and the builder check), then exactly the class name and header
+    /// block it declares.
     pub(crate) head: BytesMut,
     pub(crate) content: Bytes,
     pub(crate) crc: Option<u32>,
@@ -39,14 +42,10 @@ pub struct BoltFrame {
 
 impl BoltFrame {
     /// Assembles a frame from parts whose consistency the caller (codec or builder) checked:
-    /// `head` starts with `fixed`'s bytes and holds exactly the declared class and header.
-    pub(crate) fn from_parts(
-        fixed: FixedHeader,
-        head: BytesMut,
-        content: Bytes,
-        crc: Option<u32>,
-    ) -> Self {
-        BoltFrame { fixed, head, content, crc }
+    /// `head` starts with a fixed header of a known type and holds exactly the declared class
+    /// and header.
+    pub(crate) fn from_parts(head: BytesMut, content: Bytes, crc: Option<u32>) -> Self {
+        BoltFrame { head, content, crc }
     }
 
     /// The CRC32 of `head` then `content`.
@@ -57,49 +56,93 @@ impl BoltFrame {
         h.finalize()
     }
 
+    /// The byte at `at` of the head (0 past its end, which a frame's head never is).
+    fn byte(&self, at: usize) -> u8 {
+        self.head.get(at).copied().unwrap_or(0)
+    }
+
+    fn be_u16(&self, at: usize) -> u16 {
+        u16::from_be_bytes([self.byte(at), self.byte(at + 1)])
+    }
+
+    fn be_u32(&self, at: usize) -> u32 {
+        u32::from_be_bytes([self.byte(at), self.byte(at + 1), self.byte(at + 2), self.byte(at + 3)])
+    }
+
     /// The wire version (proto byte).
     pub fn bolt_version(&self) -> BoltVersion {
-        self.fixed.version
+        match self.byte(0) {
+            layout::PROTO_V2 => BoltVersion::V2,
+            _ => BoltVersion::V1,
+        }
+    }
+
+    /// The fixed header's fields.
+    pub fn fixed_header(&self) -> FixedHeader {
+        let v = self.bolt_version();
+        let response = self.is_response();
+        let lengths = v.lengths_offset(response);
+        FixedHeader {
+            version: v,
+            ver1: if v == BoltVersion::V2 { self.byte(1) } else { 0 },
+            cmd_type: self.cmd_type(),
+            cmdcode: self.cmdcode(),
+            ver2: self.byte(v.cmdcode_offset() + 2),
+            request_id: self.be_u32(v.id_offset()),
+            codec: self.byte(v.codec_offset()),
+            switch: if v == BoltVersion::V2 { self.byte(v.switch_offset()) } else { 0 },
+            timeout: if response { 0 } else { self.be_u32(v.timeout_offset()) },
+            status: if response { self.be_u16(v.timeout_offset()) } else { 0 },
+            class_len: self.be_u16(lengths),
+            header_len: self.be_u16(lengths + 2),
+            content_len: self.be_u32(lengths + 4),
+        }
+    }
+
+    /// Whether the type byte says response.
+    pub(crate) fn is_response(&self) -> bool {
+        self.cmd_type() == layout::TYPE_RESPONSE
     }
 
     /// The v2 `ver1` byte (1, or 2 = CRC capable); `None` in v1.
     pub fn ver1(&self) -> Option<u8> {
-        (self.fixed.version == BoltVersion::V2).then_some(self.fixed.ver1)
+        (self.bolt_version() == BoltVersion::V2).then(|| self.byte(1))
     }
 
     /// The v2 `switch` byte; `None` in v1.
     pub fn switch(&self) -> Option<u8> {
-        (self.fixed.version == BoltVersion::V2).then_some(self.fixed.switch)
+        let v = self.bolt_version();
+        (v == BoltVersion::V2).then(|| self.byte(v.switch_offset()))
     }
 
     /// The type byte (0 response, 1 request, 2 one-way).
     pub fn cmd_type(&self) -> u8 {
-        self.fixed.cmd_type
+        self.byte(self.bolt_version().type_offset())
     }
 
     /// The command code (0 heartbeat, 1 request, 2 response, 100 GoAway).
     pub fn cmdcode(&self) -> u16 {
-        self.fixed.cmdcode
+        self.be_u16(self.bolt_version().cmdcode_offset())
     }
 
     /// The command version byte (`ver2`).
     pub fn ver2(&self) -> u8 {
-        self.fixed.ver2
+        self.byte(self.bolt_version().cmdcode_offset() + 2)
     }
 
     /// The serialisation code (1 hessian2, 11 protobuf, …).
     pub fn codec(&self) -> u8 {
-        self.fixed.codec
+        self.byte(self.bolt_version().codec_offset())
     }
 
     /// The request timeout in milliseconds; `None` for responses.
     pub fn timeout(&self) -> Option<u32> {
-        (!self.fixed.is_response()).then_some(self.fixed.timeout)
+        (!self.is_response()).then(|| self.be_u32(self.bolt_version().timeout_offset()))
     }
 
     /// The raw status code; `None` for requests.
     pub fn status_code(&self) -> Option<u16> {
-        self.fixed.is_response().then_some(self.fixed.status)
+        self.is_response().then(|| self.be_u16(self.bolt_version().timeout_offset()))
     }
 
     /// The status of a response, if Bolt defines its code.
@@ -113,8 +156,10 @@ impl BoltFrame {
     }
 
     pub(crate) fn class_range(&self) -> (usize, usize) {
-        let start = self.fixed.fixed_len();
-        (start, start + usize::from(self.fixed.class_len))
+        let v = self.bolt_version();
+        let response = self.is_response();
+        let start = v.fixed_len(response);
+        (start, start + usize::from(self.be_u16(v.lengths_offset(response))))
     }
 
     /// The class name's bytes (empty when the frame has none).
@@ -164,17 +209,17 @@ impl BoltFrame {
 impl Frame for BoltFrame {
     fn kind(&self) -> StreamKind {
         // The codec and the builders only create frames whose type and cmdcode combine.
-        layout::kind_of(self.fixed.cmd_type, self.fixed.cmdcode).unwrap_or(StreamKind::Request)
+        layout::kind_of(self.cmd_type(), self.cmdcode()).unwrap_or(StreamKind::Request)
     }
 
     fn request_id(&self) -> RequestId {
-        RequestId(self.fixed.request_id.into())
+        RequestId(self.be_u32(self.bolt_version().id_offset()).into())
     }
 
     fn set_request_id(&mut self, id: RequestId) -> Result<(), EncodeError> {
         let new = u32::try_from(id.0)
             .map_err(|_| EncodeError::RequestIdOutOfRange { id: id.0, max: u32::MAX.into() })?;
-        let at = self.fixed.version.id_offset();
+        let at = self.bolt_version().id_offset();
         let slot = self
             .head
             .get_mut(at..at + 4)
@@ -183,7 +228,6 @@ impl Frame for BoltFrame {
         old.copy_from_slice(slot);
         let new_bytes = new.to_be_bytes();
         slot.copy_from_slice(&new_bytes);
-        self.fixed.request_id = new;
         if let Some(crc) = self.crc {
             // Only the four id bytes changed: update the CRC from them (constant time) rather
             // than reading the whole frame again.
@@ -208,7 +252,7 @@ impl Frame for BoltFrame {
     /// the content, allocation-free; `None` if the content is not of that shape.
     fn method(&self) -> Option<&str> {
         self.headers().get(HEADER_METHOD).or_else(|| {
-            let sofa_request = self.fixed.codec == CODEC_HESSIAN2
+            let sofa_request = self.codec() == CODEC_HESSIAN2
                 && self.class_name_bytes() == sofa_request::SOFA_REQUEST_CLASS.as_bytes();
             sofa_request.then(|| sofa_request::method_name(&self.content)).flatten()
         })

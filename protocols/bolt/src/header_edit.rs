@@ -48,13 +48,12 @@ impl BoltFrame {
         let mut head = BytesMut::with_capacity(block_start + block.len());
         head.extend_from_slice(prefix);
         head.extend_from_slice(block.as_bytes());
-        let at = self.fixed.version.lengths_offset(self.fixed.is_response()) + 2;
+        let at = self.bolt_version().lengths_offset(self.is_response()) + 2;
         let slot = head
             .get_mut(at..at + 2)
             .ok_or(EncodeError::Unencodable("frame head shorter than its fixed header"))?;
         slot.copy_from_slice(&header_len.to_be_bytes());
         self.head = head;
-        self.fixed.header_len = header_len;
         if self.crc.is_some() {
             self.crc = Some(Self::compute_crc(&self.head, &self.content));
         }

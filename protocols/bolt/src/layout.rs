@@ -1,5 +1,5 @@
-//! The fixed headers of Bolt v1 and v2 requests and responses: sizes, offsets, and a `nom`
-//! parser over exactly the fixed-size header bytes.
+//! The fixed headers of Bolt v1 and v2 requests and responses: sizes, offsets, and a parser
+//! over exactly the fixed-size header bytes.
 //!
 //! ```text
 //! v1 request  (22): proto type cmdcode(2) ver2 id(4) codec        timeout(4) classLen(2) headerLen(2) contentLen(4)
@@ -11,7 +11,6 @@
 //! CRC32 of everything before it.
 
 use bytes::{BufMut, BytesMut};
-use nom::number::complete::{be_u16, be_u32, be_u8};
 use xprotocol::{DecodeError, StreamKind};
 
 /// Proto byte of Bolt v1.
@@ -217,10 +216,39 @@ impl FixedHeader {
     }
 }
 
-type NomError<'a> = nom::error::Error<&'a [u8]>;
+/// Reads big-endian fields off the front of a fixed header, reporting a field cut short as a
+/// `Malformed` error at the field's offset.
+struct Fields<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
 
-fn truncated(input: &[u8], rest_len: usize) -> DecodeError {
-    DecodeError::malformed("fixed header", input.len() - rest_len, "truncated")
+impl Fields<'_> {
+    #[inline]
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes = self
+            .input
+            .get(self.pos..self.pos + N)
+            .and_then(|b| <[u8; N]>::try_from(b).ok())
+            .ok_or_else(|| DecodeError::malformed("fixed header", self.pos, "truncated"))?;
+        self.pos += N;
+        Ok(bytes)
+    }
+
+    #[inline]
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        self.take::<1>().map(|[b]| b)
+    }
+
+    #[inline]
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        self.take().map(u16::from_be_bytes)
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.take().map(u32::from_be_bytes)
+    }
 }
 
 /// Parses a fixed header from `input`, which must start at the frame's first byte. Checks the
@@ -229,20 +257,18 @@ fn truncated(input: &[u8], rest_len: usize) -> DecodeError {
 /// # Errors
 /// `Unsupported` for a wrong proto byte or an unknown type, `Malformed` if `input` is shorter
 /// than the fixed header (callers wait for [`BoltVersion::fixed_len`] bytes first).
+#[inline]
 pub fn parse(version: BoltVersion, input: &[u8]) -> Result<FixedHeader, DecodeError> {
-    let err = |e: nom::Err<NomError<'_>>| match e {
-        nom::Err::Error(e) | nom::Err::Failure(e) => truncated(input, e.input.len()),
-        nom::Err::Incomplete(_) => truncated(input, 0),
-    };
-    let (rest, proto) = be_u8::<_, NomError<'_>>(input).map_err(err)?;
+    let mut f = Fields { input, pos: 0 };
+    let proto = f.u8()?;
     if proto != version.proto() {
         return Err(DecodeError::Unsupported { field: "proto", offset: 0, value: proto.into() });
     }
-    let (rest, ver1) = match version {
-        BoltVersion::V1 => (rest, 0),
-        BoltVersion::V2 => be_u8::<_, NomError<'_>>(rest).map_err(err)?,
+    let ver1 = match version {
+        BoltVersion::V1 => 0,
+        BoltVersion::V2 => f.u8()?,
     };
-    let (rest, cmd_type) = be_u8::<_, NomError<'_>>(rest).map_err(err)?;
+    let cmd_type = f.u8()?;
     if cmd_type > TYPE_ONEWAY {
         return Err(DecodeError::Unsupported {
             field: "type",
@@ -250,24 +276,18 @@ pub fn parse(version: BoltVersion, input: &[u8]) -> Result<FixedHeader, DecodeEr
             value: cmd_type.into(),
         });
     }
-    let (rest, cmdcode) = be_u16::<_, NomError<'_>>(rest).map_err(err)?;
-    let (rest, ver2) = be_u8::<_, NomError<'_>>(rest).map_err(err)?;
-    let (rest, request_id) = be_u32::<_, NomError<'_>>(rest).map_err(err)?;
-    let (rest, codec) = be_u8::<_, NomError<'_>>(rest).map_err(err)?;
-    let (rest, switch) = match version {
-        BoltVersion::V1 => (rest, 0),
-        BoltVersion::V2 => be_u8::<_, NomError<'_>>(rest).map_err(err)?,
+    let cmdcode = f.u16()?;
+    let ver2 = f.u8()?;
+    let request_id = f.u32()?;
+    let codec = f.u8()?;
+    let switch = match version {
+        BoltVersion::V1 => 0,
+        BoltVersion::V2 => f.u8()?,
     };
-    let (rest, timeout, status) = if cmd_type == TYPE_RESPONSE {
-        let (rest, status) = be_u16::<_, NomError<'_>>(rest).map_err(err)?;
-        (rest, 0, status)
-    } else {
-        let (rest, timeout) = be_u32::<_, NomError<'_>>(rest).map_err(err)?;
-        (rest, timeout, 0)
-    };
-    let (rest, class_len) = be_u16::<_, NomError<'_>>(rest).map_err(err)?;
-    let (rest, header_len) = be_u16::<_, NomError<'_>>(rest).map_err(err)?;
-    let (_, content_len) = be_u32::<_, NomError<'_>>(rest).map_err(err)?;
+    let (timeout, status) = if cmd_type == TYPE_RESPONSE { (0, f.u16()?) } else { (f.u32()?, 0) };
+    let class_len = f.u16()?;
+    let header_len = f.u16()?;
+    let content_len = f.u32()?;
     Ok(FixedHeader {
         version,
         ver1,

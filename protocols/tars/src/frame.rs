@@ -7,7 +7,7 @@ use xprotocol::{DecodeError, EncodeError, Frame, Limits, RequestId, StreamKind};
 
 mod context_edit;
 
-use crate::packet::{Layout, MapView, Shape, Span};
+use crate::packet::{Details, Layout, MapView, Shape, Span};
 use crate::tlv::{int_len, write_int};
 
 /// The widest request-id field a rewrite writes: a 1-byte head and an int32.
@@ -42,6 +42,15 @@ const MAX_ID_FIELD: usize = 5;
 /// other field are still written from the original bytes; only the context is re-encoded.
 /// An edit that gives back the original field drops the override.
 ///
+/// # What the frame keeps
+///
+/// Decoding checks the whole packet (every field's type, the maps, the limits). The frame
+/// keeps what kinds, routes and rewrites it (iVersion, cPacketType, the request id and where
+/// it is, the return code, the servant and function names, the context field) and is 128
+/// bytes; the fields nothing on the relay path reads ([`message_type`](Self::message_type),
+/// [`timeout_ms`](Self::timeout_ms), [`result_desc`](Self::result_desc) and the `status` map)
+/// are found again by walking the packet on each call of their accessors.
+///
 /// [`set_request_id`]: Frame::set_request_id
 /// [`set_header`]: Frame::set_header
 /// [`remove_header`]: Frame::remove_header
@@ -50,10 +59,11 @@ pub struct TarsFrame {
     wire: Bytes,
     body: Bytes,
     layout: Layout,
-    /// The new id and its encoded field, when the id was rewritten.
-    id_patch: Option<IdPatch>,
-    /// The new context field, when the context was edited.
-    context_patch: Option<ContextPatch>,
+    /// The new id and its encoded field, when the id was rewritten (`len` 0 when not).
+    id_patch: IdPatch,
+    /// The new context field, when the context was edited (boxed: an edit allocates anyway,
+    /// and the frame stays small).
+    context_patch: Option<Box<ContextPatch>>,
 }
 
 /// An edited context field, written in place of `Layout::context_field`.
@@ -73,6 +83,13 @@ struct IdPatch {
 }
 
 impl IdPatch {
+    const NONE: IdPatch = IdPatch { id: 0, bytes: [0; MAX_ID_FIELD], len: 0 };
+
+    /// The patch, if the id was rewritten.
+    fn get(&self) -> Option<&IdPatch> {
+        (self.len > 0).then_some(self)
+    }
+
     fn field(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
@@ -85,14 +102,15 @@ impl TarsFrame {
     ///
     /// # Errors
     /// A [`DecodeError`] naming the field and offset.
+    #[inline]
     pub fn parse(wire: Bytes, limits: &Limits) -> Result<TarsFrame, DecodeError> {
         let declared = wire.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
         if declared.map(|d| d as usize) != Some(wire.len()) {
             return Err(DecodeError::malformed("length", 0, "does not match the frame's bytes"));
         }
-        let layout = Layout::parse(&wire, limits)?;
-        let body = wire.slice(layout.buffer.range());
-        Ok(TarsFrame { wire, body, layout, id_patch: None, context_patch: None })
+        let (layout, details) = Layout::parse(&wire, limits)?;
+        let body = wire.slice(details.buffer.range());
+        Ok(TarsFrame { wire, body, layout, id_patch: IdPatch::NONE, context_patch: None })
     }
 
     /// The frame's original wire bytes, as decoded or built (before any id rewrite or context
@@ -105,11 +123,11 @@ impl TarsFrame {
     /// any) to `dst`.
     pub fn write_to(&self, dst: &mut BytesMut) {
         dst.reserve(self.wire_len());
-        if self.id_patch.is_none() && self.context_patch.is_none() {
+        if self.id_patch.get().is_none() && self.context_patch.is_none() {
             dst.extend_from_slice(&self.wire);
             return;
         }
-        let id = self.id_patch.as_ref().map(|p| (self.layout.id_field.range(), p.field()));
+        let id = self.id_patch.get().map(|p| (self.layout.id_field().range(), p.field()));
         let context =
             self.context_patch.as_ref().map(|p| (self.layout.context_field.range(), &p.field[..]));
         // The two fields never overlap; write them in wire order.
@@ -149,12 +167,17 @@ impl TarsFrame {
     /// `iMessageType`: flag bits (0x01 hash, 0x02 grid, 0x04 dyed, 0x08 sample, 0x10 async,
     /// 0x40 set routing…).
     pub fn message_type(&self) -> i32 {
-        self.layout.message_type
+        self.details().message_type
     }
 
     /// `iRequestId` as the signed 32-bit value on the wire (the current one after a rewrite).
     pub fn tars_request_id(&self) -> i32 {
-        self.id_patch.map_or(self.layout.request_id, |p| p.id)
+        self.id_patch.get().map_or(self.layout.request_id, |p| p.id)
+    }
+
+    /// The fields the frame does not keep, found by walking the packet again.
+    fn details(&self) -> Details {
+        Details::find(&self.wire)
     }
 
     fn slice(&self, span: Span) -> &[u8] {
@@ -178,7 +201,7 @@ impl TarsFrame {
 
     /// `iTimeout` in milliseconds (0 for a ResponsePacket or when absent).
     pub fn timeout_ms(&self) -> i32 {
-        self.layout.timeout
+        self.details().timeout
     }
 
     /// The return code of a reply: `iRet`, or a TUP reply's `STATUS_RESULT_CODE`. `None` for
@@ -189,7 +212,7 @@ impl TarsFrame {
 
     /// `sResultDesc` of a reply (a TUP reply's `STATUS_RESULT_DESC`), empty if absent.
     pub fn result_desc(&self) -> &[u8] {
-        self.slice(self.layout.result_desc)
+        self.slice(self.details().result_desc)
     }
 
     /// The `context` map as it is now (edited, or as decoded).
@@ -198,7 +221,7 @@ impl TarsFrame {
             Some(p) => {
                 MapView::new(&p.field, Span { start: p.value_at, end: p.field.len() as u32 })
             }
-            None => MapView::new(&self.wire, self.layout.context),
+            None => MapView::new(&self.wire, self.layout.context()),
         }
     }
 
@@ -209,7 +232,7 @@ impl TarsFrame {
 
     /// The value of `key` in the `status` map, if present and UTF-8.
     pub fn status_entry(&self, key: &str) -> Option<&str> {
-        map_get(&self.wire, self.layout.status, key)
+        map_get(&self.wire, self.details().status, key)
     }
 
     /// Calls `visit` for every `context` entry in wire order (non-UTF-8 entries skipped).
@@ -219,7 +242,7 @@ impl TarsFrame {
 
     /// Calls `visit` for every `status` entry in wire order (non-UTF-8 entries skipped).
     pub fn for_each_status(&self, visit: &mut dyn FnMut(&str, &str)) {
-        map_each(MapView::new(&self.wire, self.layout.status), visit);
+        map_each(MapView::new(&self.wire, self.details().status), visit);
     }
 }
 
@@ -255,14 +278,15 @@ impl Frame for TarsFrame {
             .map_err(|_| EncodeError::RequestIdOutOfRange { id: id.0, max: u64::from(u32::MAX) })?;
         let new = raw as i32;
         if new == self.layout.request_id {
-            self.id_patch = None;
+            self.id_patch = IdPatch::NONE;
             return Ok(());
         }
         let mut bytes = [0u8; MAX_ID_FIELD];
-        let len = int_len(self.layout.id_tag, i64::from(new));
+        let tag = self.layout.id_tag();
+        let len = int_len(tag, i64::from(new));
         let mut out = &mut bytes[..];
-        write_int(&mut out, self.layout.id_tag, i64::from(new));
-        self.id_patch = Some(IdPatch { id: new, bytes, len: len as u8 });
+        write_int(&mut out, tag, i64::from(new));
+        self.id_patch = IdPatch { id: new, bytes, len: len as u8 };
         Ok(())
     }
 
@@ -315,8 +339,8 @@ impl Frame for TarsFrame {
 
     fn wire_len(&self) -> usize {
         let mut len = self.wire.len();
-        if let Some(p) = &self.id_patch {
-            len = len - self.layout.id_field.len() + usize::from(p.len);
+        if let Some(p) = self.id_patch.get() {
+            len = len - self.layout.id_field().len() + usize::from(p.len);
         }
         if let Some(p) = &self.context_patch {
             len = len - self.layout.context_field.len() + p.field.len();

@@ -191,3 +191,31 @@ fn detection_decides_early_and_checks_fixed_fields() {
     assert_eq!(BOLT_V1.detect(b"GET / HTTP/1.1"), DetectResult::NoMatch);
     assert_eq!(BOLT_V2.detect(b"PRI * HTTP/2.0"), DetectResult::NoMatch);
 }
+
+#[test]
+fn the_fixed_header_is_read_from_the_head() {
+    // The frame keeps no parsed copy of its fixed header (it stays within 128 bytes, which
+    // moves without a call to `memcpy`): every accessor reads the head, before and after a
+    // rewrite of the id and of the headers.
+    assert!(std::mem::size_of::<BoltFrame>() <= 128);
+    for v in vectors() {
+        let p = protocol_of(v.name);
+        let mut f = decode(p, &v.bytes);
+        let parsed = crate::layout::parse(p.version(), &v.bytes).unwrap();
+        assert_eq!(f.fixed_header(), parsed, "{}", v.name);
+        assert_eq!(
+            (f.bolt_version(), f.cmd_type(), f.cmdcode()),
+            (p.version(), parsed.cmd_type, parsed.cmdcode)
+        );
+        f.set_request_id(xprotocol::RequestId(0x0102_0304)).unwrap();
+        let rewritten = crate::layout::FixedHeader { request_id: 0x0102_0304, ..parsed };
+        assert_eq!(f.fixed_header(), rewritten, "{}", v.name);
+        if f.set_header("x-new", "value").is_ok() {
+            let grown = f.fixed_header();
+            assert_eq!(grown.header_len, parsed.header_len + 4 + 5 + 4 + 5, "{}", v.name);
+            assert_eq!(f.header("x-new"), Some("value"));
+            let back = decode(p, &super::encode(p, &f));
+            assert_eq!(back.fixed_header(), grown, "{}", v.name);
+        }
+    }
+}

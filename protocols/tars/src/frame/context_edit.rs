@@ -67,7 +67,7 @@ impl TarsFrame {
         self.context_patch = if field[..] == *original {
             None
         } else {
-            Some(ContextPatch { field: field.freeze(), value_at })
+            Some(Box::new(ContextPatch { field: field.freeze(), value_at }))
         };
         Ok(())
     }

@@ -26,6 +26,25 @@ fn headers(f: &impl Frame) -> Vec<(String, String)> {
 }
 
 #[test]
+fn a_context_with_an_extended_head_reads_and_edits() {
+    // The vector request without its context and status maps (`98 0c a8 0c`), then a context
+    // whose head is written in the two-byte form (`f8 09`) and the status map.
+    let v = vector_request(2, &[]);
+    let mut packet = v[4..v.len() - 4].to_vec();
+    packet.extend_from_slice(&[0xf8, 0x09, 0x00, 0x01, 0x06, 0x01, b'k', 0x16, 0x01, b'v']);
+    packet.extend_from_slice(&[0xa8, 0x0c]);
+    let mut bytes = ((packet.len() + 4) as u32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&packet);
+    let mut f = decode(&bytes);
+    assert_eq!(headers(&f), [("k".to_owned(), "v".to_owned())]);
+    assert_eq!(f.timeout_ms(), 3000);
+    f.set_header("k", "w").unwrap();
+    let back = decode(&encode(&f));
+    assert_eq!(headers(&back), [("k".to_owned(), "w".to_owned())]);
+    assert_eq!(back.body(), f.body());
+}
+
+#[test]
 fn adding_then_removing_gives_back_the_vectors() {
     for name in [REQUEST, RESPONSE] {
         let bytes = vector(name);

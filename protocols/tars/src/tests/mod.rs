@@ -33,3 +33,10 @@ pub(crate) fn encode(frame: &TarsFrame) -> Vec<u8> {
     TarsCodec::new(Limits::DEFAULT).encode(frame, &mut out).unwrap();
     out.to_vec()
 }
+
+#[test]
+fn frames_stay_within_128_bytes() {
+    // Moved several times per request: past 128 bytes a move is a call to `memcpy`. The
+    // fields the frame does not keep are read again from the packet (see `TarsFrame`).
+    assert!(std::mem::size_of::<TarsFrame>() <= 128);
+}
