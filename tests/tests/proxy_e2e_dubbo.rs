@@ -15,9 +15,10 @@ use bytes::BytesMut;
 use common::*;
 use serde_json::{json, Value};
 use xprotocol::engine::{Client, EngineConfig};
+use xprotocol::Codec;
 use xprotocol::Frame;
 use xprotocol_dubbo::hessian2::Writer;
-use xprotocol_dubbo::{Dubbo, DubboFrame, RequestBuilder};
+use xprotocol_dubbo::{Dubbo, DubboCodec, DubboFrame, RequestBuilder};
 
 /// Every test ends within this, whatever the peers do.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
@@ -185,6 +186,49 @@ async fn calls_beyond_the_circuit_breaker_get_status_100() -> Result<()> {
         }
         let metrics = admin_get(&gateway, "/metrics").await?;
         assert_eq!(errors_total(&metrics, "dubbo", "dubbo-demo", "overloaded"), 4.0, "{metrics}");
+        client.close().await;
+        gateway.shutdown().await;
+        Ok(())
+    })
+    .await
+}
+
+/// A two-way hessian2 request whose body is not hessian2: a string that claims five bytes and
+/// holds two. The header is what any consumer writes; only the body is wrong.
+fn unreadable_request(id: u64) -> Result<DubboFrame> {
+    let body = b"\x05ab";
+    let mut wire = Vec::with_capacity(16 + body.len());
+    wire.extend_from_slice(&[0xda, 0xbb, 0x80 | 0x40 | 2, 0]);
+    wire.extend_from_slice(&id.to_be_bytes());
+    wire.extend_from_slice(&u32::try_from(body.len())?.to_be_bytes());
+    wire.extend_from_slice(body);
+    // The codec decodes as the gateway does: the body stays unread until routing.
+    let mut codec = DubboCodec::new(xprotocol::Limits::DEFAULT);
+    codec
+        .decode(&mut BytesMut::from(&wire[..]))
+        .map_err(|e| anyhow!("the header is valid, only the body is not: {e}"))?
+        .ok_or_else(|| anyhow!("the frame is whole"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_body_gets_status_40_and_spares_its_neighbours() -> Result<()> {
+    bounded(TEST_LIMIT, async {
+        let server = dubbo_server().await?;
+        let gateway = gateway(&config(&server, "", "")).await?;
+        let config = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+        let client = Client::connect(&Dubbo, port(&gateway)?, config).await?;
+        // Decoding keeps the body unread; routing finds it unreadable and must not forward it.
+        let bad = unreadable_request(7)?;
+        assert!(bad.routing_error().is_some(), "the test request must be unreadable");
+        let (bad, good) = tokio::join!(client.call(bad), client.call(sleep_request(8, 0)?));
+        let bad = bad?;
+        assert_eq!(bad.status(), Some(40), "{:?}", String::from_utf8_lossy(bad.body()));
+        let body = String::from_utf8_lossy(bad.body());
+        assert!(body.contains("unreadable request"), "{body:?}");
+        // The well-formed call on the same connection is served as usual.
+        assert_eq!(good?.status(), Some(20));
+        let metrics = admin_get(&gateway, "/metrics").await?;
+        assert_eq!(errors_total(&metrics, "dubbo", "", "bad_request"), 1.0, "{metrics}");
         client.close().await;
         gateway.shutdown().await;
         Ok(())

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use std::fmt;
 
-use crate::EncodeError;
+use crate::{DecodeError, EncodeError};
 
 /// What a frame is, as far as multiplexing, heartbeats and routing are concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,6 +155,16 @@ pub trait Frame: Send + fmt::Debug + 'static {
     fn remove_header(&mut self, name: &str) -> Result<(), EncodeError> {
         let _ = name;
         Err(EncodeError::Unencodable("this protocol has no editable headers"))
+    }
+
+    /// Why this request's routing fields cannot be read, for protocols that read them from
+    /// the body only when asked (Dubbo's hessian2 invocation): decoding such a frame succeeds
+    /// so that a bad body costs nothing until routing, and the routing accessors then all
+    /// answer `None`. A gateway checks this before routing and answers the request with a
+    /// bad-request error instead of forwarding what it could not read. `None` (the default)
+    /// for protocols that validate everything at decode.
+    fn routing_error(&self) -> Option<DecodeError> {
+        None
     }
 
     /// The body (payload) of the frame: a zero-copy slice of the buffer it was decoded from.

@@ -63,6 +63,11 @@ impl DubboFrame {
         if !h.is_request() || h.is_event() || h.serialization() != serialization::HESSIAN2 {
             return Err(NOT_HESSIAN2_REQUEST);
         }
+        // A body that did not read under the decoding codec's limits is not edited, even if it
+        // would read under the generous ones below.
+        if self.routing().is_none() {
+            return Err(NOT_READABLE);
+        }
         let body = xprotocol::Frame::body(self).clone();
         let map = map_layout(&body).ok_or(NOT_READABLE)?;
         let key_is =

@@ -1,6 +1,7 @@
 //! `DubboFrame`: one exchange message, kept as its wire bytes.
 
 use std::ops::ControlFlow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use xprotocol::{DecodeError, EncodeError, Frame, Limits, RequestId, StreamKind};
@@ -15,20 +16,67 @@ const READONLY_EVENT_BODY: [u8; 2] = [0x01, b'R'];
 /// One Dubbo message: the 16 header bytes, patched in place when the request id changes, and
 /// the body as a zero-copy slice of the read buffer.
 ///
-/// Requests in hessian2 (serialization 2) that are not events have their routing fields found
-/// at decode as ranges of the body: [`service`](Frame::service) is the service path,
-/// [`version`](Frame::version) the service version, [`method`](Frame::method) the method name,
-/// [`group`](Frame::group) the `group` attachment, and [`header`](Frame::header) /
-/// [`for_each_header`](Frame::for_each_header) read the attachments whose key and value are
-/// both strings, reading the attachments map from the body on each call (decode validates
-/// the map and keeps only its range and the `group` value). Fields that are null, chunked
+/// Requests in hessian2 (serialization 2) that are not events carry routing fields in their
+/// body: [`service`](Frame::service) is the service path, [`version`](Frame::version) the
+/// service version, [`method`](Frame::method) the method name, [`group`](Frame::group) the
+/// `group` attachment, and [`header`](Frame::header) / [`for_each_header`](Frame::for_each_header)
+/// read the attachments whose key and value are both strings. Fields that are null, chunked
 /// (over 32 768 characters) or not UTF-8 read as absent. Bodies in other serializations pass
 /// through unread; such frames route on header fields only.
+///
+/// # When the body is read
+///
+/// The codec checks only the header and the length: it does not read the body. The first
+/// call of a routing accessor (those above, [`dubbo_version`](Self::dubbo_version),
+/// [`parameter_types`](Self::parameter_types), [`arguments`](Self::arguments),
+/// [`attachment`](Self::attachment), [`routing_error`](Self::routing_error)) walks the body
+/// once, under the limits of the codec that decoded the frame, and keeps the ranges it found
+/// (the attachments map is validated then and read again from the body on each lookup). A
+/// relay that never asks pays nothing for the body; one that asks pays once per frame, and
+/// each clone of a frame not yet read reads it again.
+///
+/// A body that does not read (malformed hessian2, nesting over the limit, routing strings and
+/// attachments over `max_header_bytes`) gives no routing field at all: every accessor above
+/// answers `None` (or nothing, for `for_each_header`) and [`routing_error`](Self::routing_error)
+/// says why. Such a frame still re-encodes byte for byte and its request id can be rewritten;
+/// a header edit is refused. Frames built with [`RequestBuilder`](crate::RequestBuilder) and
+/// [`from_wire`](Self::from_wire) are read at once and refused if they do not read.
 #[derive(Clone, Debug)]
 pub struct DubboFrame {
     header: [u8; HEADER_LEN],
     body: Bytes,
-    routing: Routing,
+    /// What the body is read under: the decoding codec's limits.
+    limits: BodyLimits,
+    /// The routing fields once read, `None` if the body does not read (set at construction
+    /// for frames whose body is not a hessian2 request, or was read at once).
+    routing: OnceLock<Option<Routing>>,
+}
+
+/// The two limits reading a body needs, in 8 bytes (the frame stays within 128 bytes, which
+/// moves without a call to `memcpy`). `u32::MAX` stands for no limit: a body is shorter.
+#[derive(Clone, Copy, Debug)]
+struct BodyLimits {
+    max_header_bytes: u32,
+    max_nesting: u32,
+}
+
+impl BodyLimits {
+    fn new(limits: &Limits) -> Self {
+        let narrow = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        BodyLimits {
+            max_header_bytes: narrow(limits.max_header_bytes),
+            max_nesting: narrow(limits.max_nesting),
+        }
+    }
+
+    fn limits(self) -> Limits {
+        let wide = |v: u32| if v == u32::MAX { usize::MAX } else { v as usize };
+        Limits {
+            max_frame_bytes: usize::MAX,
+            max_header_bytes: wide(self.max_header_bytes),
+            max_nesting: wide(self.max_nesting),
+        }
+    }
 }
 
 impl PartialEq for DubboFrame {
@@ -42,7 +90,8 @@ impl Eq for DubboFrame {}
 
 impl DubboFrame {
     /// Decodes one whole frame from exactly its wire bytes, reading the routing fields of a
-    /// hessian2 request under `limits`.
+    /// hessian2 request under `limits` at once (unlike the codec, which leaves them to the
+    /// first accessor).
     ///
     /// # Errors
     /// A wrong magic number, a length that does not match the bytes given, or a malformed,
@@ -63,21 +112,24 @@ impl DubboFrame {
         Self::from_parts(header, body, limits)
     }
 
-    /// A frame of `header` and `body` (the header's body length is taken from the body).
+    /// A frame as the codec decodes it: `header` holds the 16 header bytes (magic checked, body
+    /// length that of `body`); the body is read on first use, under `limits`.
+    pub(crate) fn lazy(header: [u8; HEADER_LEN], body: Bytes, limits: &Limits) -> Self {
+        DubboFrame { header, body, limits: BodyLimits::new(limits), routing: OnceLock::new() }
+    }
+
+    /// A frame of `header` and `body` (the header's body length is taken from the body) whose
+    /// hessian2 request body is read at once under `limits`.
     pub(crate) fn from_parts(
         header: Header,
         body: Bytes,
         limits: &Limits,
     ) -> Result<Self, DecodeError> {
-        let mut routing = Routing::default();
-        if header.is_request()
-            && !header.is_event()
-            && header.serialization() == serialization::HESSIAN2
-        {
-            routing::parse_request(&body, HEADER_LEN, limits, &mut routing)?;
-        }
         let header = Header { body_len: u32::try_from(body.len()).unwrap_or(u32::MAX), ..header };
-        Ok(DubboFrame { header: header.to_bytes(), body, routing })
+        let frame = Self::lazy(header.to_bytes(), body, limits);
+        let routing = frame.read_routing()?;
+        let _ = frame.routing.set(Some(routing));
+        Ok(frame)
     }
 
     /// A frame whose body is not read (responses, events, built frames already checked).
@@ -87,26 +139,43 @@ impl DubboFrame {
             len: body.len(),
             max: u32::MAX as usize,
         })?;
-        let header = Header { body_len, ..header };
-        Ok(DubboFrame { header: header.to_bytes(), body, routing: Routing::default() })
+        Ok(Self::unread(Header { body_len, ..header }, body))
     }
 
     /// A frame whose body is not read and is known to fit the u32 length field (a small body
     /// we built, or one that came off the wire).
     pub(crate) fn trusted(header: Header, body: Bytes) -> Self {
         let header = Header { body_len: u32::try_from(body.len()).unwrap_or(u32::MAX), ..header };
-        DubboFrame { header: header.to_bytes(), body, routing: Routing::default() }
+        Self::unread(header, body)
+    }
+
+    fn unread(header: Header, body: Bytes) -> Self {
+        DubboFrame {
+            header: header.to_bytes(),
+            body,
+            limits: BodyLimits::new(&crate::builder::BUILD_LIMITS),
+            routing: OnceLock::from(Some(Routing::default())),
+        }
+    }
+
+    /// Reads the routing fields of a hessian2 request body (none for other frames).
+    fn read_routing(&self) -> Result<Routing, DecodeError> {
+        let mut routing = Routing::default();
+        let h = self.header_fields();
+        if h.is_request() && !h.is_event() && h.serialization() == serialization::HESSIAN2 {
+            routing::parse_request(&self.body, HEADER_LEN, &self.limits.limits(), &mut routing)?;
+        }
+        Ok(routing)
+    }
+
+    /// The routing fields, read from the body on the first call; `None` if it does not read.
+    pub(crate) fn routing(&self) -> Option<&Routing> {
+        self.routing.get_or_init(|| self.read_routing().ok()).as_ref()
     }
 
     /// The fixed header.
     pub fn header_fields(&self) -> Header {
-        let [_, _, flags, status, i0, i1, i2, i3, i4, i5, i6, i7, l0, l1, l2, l3] = self.header;
-        Header {
-            flags,
-            status,
-            id: u64::from_be_bytes([i0, i1, i2, i3, i4, i5, i6, i7]),
-            body_len: u32::from_be_bytes([l0, l1, l2, l3]),
-        }
+        Header::from_bytes(&self.header)
     }
 
     /// The 16 header bytes as they go on the wire.
@@ -136,17 +205,17 @@ impl DubboFrame {
 
     /// The Dubbo protocol version a hessian2 request carries (`2.0.2`, `2.4.10`…).
     pub fn dubbo_version(&self) -> Option<&str> {
-        self.routing.dubbo_version?.text(&self.body)
+        self.routing()?.dubbo_version.get()?.text(&self.body)
     }
 
     /// The JVM parameter-type descriptor of a hessian2 request (`Ljava/lang/String;I`).
     pub fn parameter_types(&self) -> Option<&str> {
-        self.routing.parameter_types?.text(&self.body)
+        self.routing()?.parameter_types.get()?.text(&self.body)
     }
 
     /// The hessian2 bytes of a request's arguments, as sent.
     pub fn arguments(&self) -> Option<&[u8]> {
-        self.routing.arguments?.bytes(&self.body)
+        self.routing()?.arguments.get()?.bytes(&self.body)
     }
 
     /// The string attachment `key` of a hessian2 request (same as [`Frame::header`]).
@@ -155,7 +224,7 @@ impl DubboFrame {
     /// a caller that needs many attachments should use [`Frame::for_each_header`] once.
     pub fn attachment(&self, key: &str) -> Option<&str> {
         let mut found = None;
-        self.routing.for_each_attachment(&self.body, |k, v| {
+        self.routing()?.for_each_attachment(&self.body, |k, v| {
             if k == key.as_bytes() {
                 if let Ok(v) = std::str::from_utf8(v) {
                     found = Some(v);
@@ -198,20 +267,35 @@ impl Frame for DubboFrame {
         (!h.is_request()).then_some(u32::from(h.status))
     }
 
+    /// Why the body of a hessian2 request does not read: malformed hessian2, a value nested
+    /// deeper than the decoding codec's `max_nesting`, or routing strings and attachments
+    /// over its `max_header_bytes`. `None` when it reads, and for frames whose body is not
+    /// read (responses, events, other serializations). Reads the body if no accessor has yet,
+    /// and again when it does not read, to say why (the frame keeps only whether it reads).
+    ///
+    /// A gateway that must not forward such requests checks this before routing; the routing
+    /// accessors of such a frame all answer `None`.
+    fn routing_error(&self) -> Option<DecodeError> {
+        match self.routing() {
+            Some(_) => None,
+            None => self.read_routing().err(),
+        }
+    }
+
     fn service(&self) -> Option<&str> {
-        self.routing.service?.text(&self.body)
+        self.routing()?.service.get()?.text(&self.body)
     }
 
     fn method(&self) -> Option<&str> {
-        self.routing.method?.text(&self.body)
+        self.routing()?.method.get()?.text(&self.body)
     }
 
     fn version(&self) -> Option<&str> {
-        self.routing.version?.text(&self.body)
+        self.routing()?.version.get()?.text(&self.body)
     }
 
     fn group(&self) -> Option<&str> {
-        self.routing.group?.text(&self.body)
+        self.routing()?.group.get()?.text(&self.body)
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -234,7 +318,8 @@ impl Frame for DubboFrame {
     }
 
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
-        self.routing.for_each_attachment(&self.body, |k, v| {
+        let Some(routing) = self.routing() else { return };
+        routing.for_each_attachment(&self.body, |k, v| {
             if let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) {
                 visit(k, v);
             }

@@ -8,9 +8,6 @@
 //! Flags: bit 7 request (else response), bit 6 two-way, bit 5 event, bits 0-4 serialization id.
 //! The status byte is meaningful on responses only; requests carry 0.
 
-use nom::bytes::complete::tag;
-use nom::number::complete::{be_u32, be_u64, be_u8};
-use nom::Parser;
 use xprotocol::DecodeError;
 
 /// The two magic bytes every frame starts with.
@@ -118,17 +115,20 @@ impl Header {
                 });
             }
         }
-        if bytes.len() < HEADER_LEN {
+        let Some(fixed) = bytes.first_chunk::<HEADER_LEN>() else {
             return Ok(None);
-        }
-        let parsed: nom::IResult<&[u8], _> =
-            (tag(&MAGIC[..]), be_u8, be_u8, be_u64, be_u32).parse(bytes);
-        match parsed {
-            Ok((_, (_, flags, status, id, body_len))) => {
-                Ok(Some(Header { flags, status, id, body_len }))
-            }
-            // Unreachable given the checks above; reported rather than assumed.
-            Err(_) => Err(DecodeError::malformed("header", 0, "unparsable header")),
+        };
+        Ok(Some(Header::from_bytes(fixed)))
+    }
+
+    /// The fields of the [`HEADER_LEN`] header bytes `b` (whose magic the caller checked).
+    pub(crate) fn from_bytes(b: &[u8; HEADER_LEN]) -> Header {
+        let [_, _, flags, status, i0, i1, i2, i3, i4, i5, i6, i7, l0, l1, l2, l3] = *b;
+        Header {
+            flags,
+            status,
+            id: u64::from_be_bytes([i0, i1, i2, i3, i4, i5, i6, i7]),
+            body_len: u32::from_be_bytes([l0, l1, l2, l3]),
         }
     }
 

@@ -1,11 +1,14 @@
 //! # xprotocol-dubbo — the Dubbo 2.x exchange protocol
 //!
 //! A 16-byte header (magic `da bb`, request/two-way/event flags and serialization id, status,
-//! u64 request id, u32 body length) and a body in the frame's serialization. Requests in
-//! hessian2 have their routing fields read at decode as ranges of the body — Dubbo version,
-//! service path, service version, method, parameter types and the attachments map after the
-//! arguments — by a hessian2 reader that skips any value without building it
-//! ([`hessian2::Reader`]). Other serializations pass through and route on header fields only.
+//! u64 request id, u32 body length) and a body in the frame's serialization. The codec checks
+//! the header and splits the frame off; it does not read the body. Requests in hessian2 have
+//! their routing fields read on the first routing lookup, as ranges of the body — Dubbo
+//! version, service path, service version, method, parameter types and the attachments map
+//! after the arguments — by a hessian2 reader that skips any value without building it
+//! ([`hessian2::Reader`]); a body that does not read gives no routing fields and its error
+//! ([`DubboFrame::routing_error`]). Other serializations pass through and route on header
+//! fields only.
 //!
 //! - [`Dubbo`] is the [`Protocol`](xprotocol::Protocol), registered as `"dubbo"`;
 //! - [`DubboCodec`] the sans-IO codec, [`DubboFrame`] the frame (wire bytes kept, request id
@@ -15,7 +18,8 @@
 //! - [`Status`] the response statuses and their HTTP-like classes.
 //!
 //! ## Limits
-//! Decoding follows hessian2 values at most [`Limits::max_nesting`](xprotocol::Limits) deep
+//! Reading a request body (on its first routing lookup, under the decoding codec's limits)
+//! follows hessian2 values at most [`Limits::max_nesting`](xprotocol::Limits) deep
 //! (default 64: a value inside 64 lists, maps or objects is refused with
 //! [`DecodeError::TooDeep`](xprotocol::DecodeError)), keeps at most
 //! [`hessian2::MAX_CLASS_DEFINITIONS`] class definitions per body, and counts the routing
@@ -60,9 +64,10 @@ pub fn fuzz_hessian2_skip(data: &[u8]) {
 }
 
 /// The fuzzing entry point for the decoder: decodes every frame in `data` (as one connection's
-/// bytes) under the default limits and under tight ones, and checks that each decoded frame
-/// re-encodes to exactly its bytes, including after a request-id rewrite and back. Returns how
-/// many frames decoded under the default limits.
+/// bytes) under the default limits and under tight ones, reads each frame's routing fields
+/// (the body, which decoding leaves unread), and checks that each decoded frame re-encodes to
+/// exactly its bytes, including after a request-id rewrite and back. Returns how many frames
+/// decoded under the default limits.
 ///
 /// # Panics
 /// Only on a codec bug: a decoded frame that does not re-encode byte-exact.
@@ -76,6 +81,9 @@ pub fn fuzz_decode(data: &[u8]) -> usize {
         let mut frames = 0;
         while let Ok(Some(mut frame)) = codec.decode(&mut buf) {
             use xprotocol::Frame;
+            let unreadable = frame.routing_error().is_some();
+            let routed = (frame.service(), frame.method(), frame.group(), frame.header("k"));
+            assert!(!unreadable || routed == (None, None, None, None), "routing of a bad body");
             let len = frame.wire_len();
             let original = data.get(offset..offset + len);
             let mut out = BytesMut::new();

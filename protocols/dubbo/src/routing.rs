@@ -1,15 +1,18 @@
-//! Routing fields of a hessian2 request body, found as byte ranges at decode time.
+//! Routing fields of a hessian2 request body, found as byte ranges on the frame's first
+//! routing lookup.
 //!
 //! A Dubbo request body is: Dubbo version, service path, service version, method name,
 //! parameter-type descriptor (all strings), one value per parameter, then the attachments map
 //! (`group`, `interface`, `version`, `timeout`, user keys). The arguments are skipped, never
-//! built; only ranges of the body are kept, so decoding allocates nothing.
+//! built; only ranges of the body are kept, so reading allocates nothing.
 //!
-//! Decode walks the attachments map once, to validate it (a malformed map is a decode error)
-//! and to count it against the header limit, and keeps only its range and the `group` value.
-//! Lookups of other attachments ([`Routing::for_each_attachment`]) read the map again from
-//! the body when asked: the frame stays small (it is moved several times per request), and
-//! a request whose attachments no route reads pays nothing for them.
+//! The codec does not read the body: [`parse_request`] runs when a routing accessor of the
+//! frame is first called (see [`DubboFrame`](crate::DubboFrame)). It walks the attachments
+//! map once, to validate it (a malformed map makes the whole body unreadable) and to count it
+//! against the header limit, and keeps only its range and the `group` value. Lookups of other
+//! attachments ([`Routing::for_each_attachment`]) read the map again from the body when asked:
+//! the frame stays small (it is moved several times per request), and a request whose
+//! attachments no route reads pays nothing for them.
 
 use std::ops::{ControlFlow, Range};
 
@@ -23,8 +26,9 @@ use crate::hessian2::{Reader, StrValue};
 /// source compatibility.
 pub const INLINE_ATTACHMENTS: usize = 16;
 
-/// The limits a map already validated at decode is read again under: the body passed the
-/// decoder's own limits, so none is needed to bound the walk (its time is linear in the body).
+/// The limits a map already validated by [`parse_request`] is read again under: the body
+/// passed the decoder's own limits, so none is needed to bound the walk (its time is linear
+/// in the body).
 const REREAD_LIMITS: Limits =
     Limits { max_frame_bytes: usize::MAX, max_header_bytes: usize::MAX, max_nesting: usize::MAX };
 
@@ -60,21 +64,51 @@ impl Span {
     }
 }
 
+/// An optional [`Span`] in the space of one (8 bytes, where `Option<Span>` takes 12): the
+/// routing ranges live inside every frame, which is moved several times per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MaybeSpan {
+    /// `start > end` marks absence.
+    start: u32,
+    end: u32,
+}
+
+impl MaybeSpan {
+    const NONE: MaybeSpan = MaybeSpan { start: 1, end: 0 };
+
+    /// The span, if present.
+    pub(crate) fn get(self) -> Option<Span> {
+        (self.start <= self.end).then_some(Span { start: self.start, end: self.end })
+    }
+}
+
+impl Default for MaybeSpan {
+    fn default() -> Self {
+        MaybeSpan::NONE
+    }
+}
+
+impl From<Option<Span>> for MaybeSpan {
+    fn from(span: Option<Span>) -> Self {
+        span.map_or(MaybeSpan::NONE, |Span { start, end }| MaybeSpan { start, end })
+    }
+}
+
 /// Where a request's routing fields are in its body. Fields that are null, sent in chunks or
 /// not UTF-8 are absent.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Routing {
-    pub(crate) dubbo_version: Option<Span>,
-    pub(crate) service: Option<Span>,
-    pub(crate) version: Option<Span>,
-    pub(crate) method: Option<Span>,
-    pub(crate) parameter_types: Option<Span>,
-    pub(crate) arguments: Option<Span>,
+    pub(crate) dubbo_version: MaybeSpan,
+    pub(crate) service: MaybeSpan,
+    pub(crate) version: MaybeSpan,
+    pub(crate) method: MaybeSpan,
+    pub(crate) parameter_types: MaybeSpan,
+    pub(crate) arguments: MaybeSpan,
     /// The last `group` attachment whose value is UTF-8 text.
-    pub(crate) group: Option<Span>,
+    pub(crate) group: MaybeSpan,
     /// The attachments map value (opening byte to closing `Z`), if the body has a non-null
-    /// one; validated at decode.
-    attachments: Option<Span>,
+    /// one; validated by [`parse_request`].
+    attachments: MaybeSpan,
     /// Whether the map is an untyped `H` map of one-chunk strings only, which reads from its
     /// own bytes. Any other map may refer to types or classes defined in the arguments, and
     /// is read again from the start of the body.
@@ -91,7 +125,7 @@ impl Routing {
         body: &'b [u8],
         mut visit: impl FnMut(&'b [u8], &'b [u8]) -> ControlFlow<()>,
     ) {
-        let Some(map) = self.attachments else { return };
+        let Some(map) = self.attachments.get() else { return };
         let mut walk = |r: &mut Reader<'b>, offset: usize| -> Result<(), DecodeError> {
             if !r.begin_map()? {
                 return Ok(());
@@ -109,7 +143,8 @@ impl Routing {
             }
             Ok(())
         };
-        // The map was validated at decode; a read error cannot happen and ends the walk.
+        // The map was validated by `parse_request`; a read error cannot happen and ends the
+        // walk.
         if self.plain_attachments {
             let start = map.start as usize;
             let bytes = body.get(start..map.end as usize).unwrap_or_default();
@@ -151,11 +186,11 @@ pub(crate) fn parse_request(
             };
             if body.get(key) == Some(b"group".as_slice()) {
                 if let Some(value) = Span::utf8(body, value, ascii) {
-                    routing.group = Some(value);
+                    routing.group = Some(value).into();
                 }
             }
         }
-        routing.attachments = Span::raw(map_start..r.position());
+        routing.attachments = Span::raw(map_start..r.position()).into();
         routing.plain_attachments = plain;
     }
     header_bytes += r.position() - map_start;
@@ -179,10 +214,10 @@ pub(crate) fn read_through_arguments(
             (StrValue::Null | StrValue::Chunked, _) => Ok(None),
         }
     };
-    routing.dubbo_version = string(r)?;
-    routing.service = string(r)?;
-    routing.version = string(r)?;
-    routing.method = string(r)?;
+    routing.dubbo_version = string(r)?.into();
+    routing.service = string(r)?.into();
+    routing.version = string(r)?.into();
+    routing.method = string(r)?.into();
     let desc_at = r.position();
     let params = match r.read_string_checked()? {
         (StrValue::Null, _) => 0,
@@ -195,7 +230,7 @@ pub(crate) fn read_through_arguments(
         }
         (StrValue::Contiguous(range), ascii) => {
             let desc = body.get(range.clone()).unwrap_or_default();
-            routing.parameter_types = Span::utf8(body, range, ascii);
+            routing.parameter_types = Span::utf8(body, range, ascii).into();
             count_parameters(desc).ok_or_else(|| {
                 DecodeError::malformed("parameter types", base + desc_at, "invalid descriptor")
             })?
@@ -206,7 +241,7 @@ pub(crate) fn read_through_arguments(
     for _ in 0..params {
         r.skip_value()?;
     }
-    routing.arguments = Span::raw(args_start..r.position());
+    routing.arguments = Span::raw(args_start..r.position()).into();
     Ok(args_start)
 }
 

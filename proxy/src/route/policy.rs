@@ -181,6 +181,17 @@ impl RelayPolicy for GatewayPolicy {
             route: None,
             tag: UNROUTED,
         };
+        // A request whose routing fields do not read (a malformed Dubbo hessian2 body) is
+        // refused here: routing it as if it had no service would forward bytes the upstream
+        // cannot read either, or answer "no route" for what is really a bad request.
+        if let Some(error) = request.routing_error() {
+            return Decision::Reply {
+                failure: Failure::BadRequest,
+                message: Arc::from(format!("unreadable request: {error}")),
+                route: None,
+                tag: UNROUTED,
+            };
+        }
         let Some(prepared) = self.dispatch.tables.get(self.protocol) else {
             return no_route("no route table for this protocol");
         };
