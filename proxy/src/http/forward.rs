@@ -513,10 +513,13 @@ fn grpc_status_in_trailers(trailers: &http::HeaderMap) -> Option<u32> {
 const MAX_UNPROCESSED_RETRIES: u32 = 3;
 
 /// Whether the upstream certainly did not process the request: it refused the stream, it
-/// was past the last stream its GOAWAY accepts, or hyper never sent it (the pooled
-/// connection closed first).
+/// was past the last stream its GOAWAY accepts, or hyper never sent it. Hyper says "never
+/// sent" two ways: `ChannelClosed` when the pooled connection had closed by the time we
+/// waited for it to be ready (an upstream that ends connections with GOAWAY, or an idle
+/// HTTP/1.1 connection the upstream timed out, races with taking it from the pool), and
+/// `Canceled` when it closed after the request was queued but before it was written.
 fn unprocessed(error: &hyper::Error) -> bool {
-    if error.is_canceled() {
+    if error.is_canceled() || error.is_closed() {
         return true;
     }
     h2_error(error).is_some_and(|h2| {
