@@ -142,8 +142,10 @@ pub struct LoadArgs {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub concurrency: u64,
     /// Send at this total rate (requests/s, spread evenly over the connections) instead of
-    /// as fast as replies come back. Latency then counts from when each request was due, so
-    /// that a slow server's queueing is not hidden.
+    /// as fast as replies come back. A request that came due while its connection's window
+    /// was full counts its latency from when it was due, so that a slow server's queueing is
+    /// not hidden; one sent late only because the generator's millisecond timer woke late
+    /// counts from when it was sent.
     #[arg(short = 'r', long, value_name = "R/s", value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// How long to measure, after the warm-up.

@@ -97,6 +97,8 @@ async fn drive<C: Connection>(
     let mut in_flight = FuturesUnordered::new();
     let mut sent: u64 = 0;
     let mut sending = true;
+    // When a completion last freed a slot of a full window (fixed rate only matters).
+    let mut window_freed_at: Option<Instant> = None;
     loop {
         // Fill the window with every request that is due.
         let mut next_due = None;
@@ -114,9 +116,10 @@ async fn drive<C: Connection>(
             } else {
                 sent += 1;
                 let conn = &conn;
+                let origin = latency_origin(due, now, window_freed_at);
                 in_flight.push(async move {
                     let outcome = conn.call(plan.timeout).await;
-                    (due, outcome, Instant::now())
+                    (due, origin, outcome, Instant::now())
                 });
             }
         }
@@ -125,9 +128,12 @@ async fn drive<C: Connection>(
         }
         let wake = next_due.unwrap_or(end);
         tokio::select! {
-            Some((due, outcome, done)) = in_flight.next() => {
+            Some((due, origin, outcome, done)) = in_flight.next() => {
+                if in_flight.len() as u64 + 1 == plan.concurrency {
+                    window_freed_at = Some(done);
+                }
                 if due >= measure_from {
-                    recorder.record(outcome, done - due);
+                    recorder.record(outcome, done - origin);
                     last = last.max(done);
                 } else {
                     recorder.record_warmup();
@@ -139,6 +145,21 @@ async fn drive<C: Connection>(
     drop(in_flight);
     conn.close().await;
     (recorder, last)
+}
+
+/// Where a request's latency starts. A request that became due while every slot of its
+/// connection's window was taken waited for the system under test: its latency counts from
+/// when it was due, so a slow target is not hidden by sending less (no coordinated omission).
+/// A request that was late only because the generator woke late (tokio's timers fire on
+/// millisecond ticks, so a paced send is up to 1 ms behind its due time) counts from when it
+/// was sent: that delay is the generator's, and counting it would add up to 1 ms to every
+/// latency, direct or proxied alike, and drown the difference a proxy makes.
+fn latency_origin(due: Instant, now: Instant, window_freed_at: Option<Instant>) -> Instant {
+    if window_freed_at.is_some_and(|freed| freed >= due) {
+        due
+    } else {
+        now.max(due)
+    }
 }
 
 #[cfg(test)]
@@ -209,5 +230,32 @@ mod tests {
         assert_eq!(r.ok() + r.failed() + r.warmup(), 2200);
         assert_eq!(r.ok() + r.failed(), 2000);
         assert!(conns.iter().all(|c| c.peak.load(Ordering::Relaxed) == 1));
+    }
+
+    #[test]
+    fn latency_counts_from_due_only_when_the_window_held_the_request() {
+        let t0 = Instant::now();
+        let (us, ms) = (Duration::from_micros, Duration::from_millis);
+        // The timer woke 800 µs late and the window had room: the delay is the generator's.
+        assert_eq!(latency_origin(t0, t0 + us(800), None), t0 + us(800));
+        // The window was full when it came due and freed 2 ms later: the target's delay.
+        assert_eq!(latency_origin(t0, t0 + ms(2), Some(t0 + ms(2))), t0);
+        // The window last freed before the request came due: the generator's again.
+        assert_eq!(
+            latency_origin(t0 + ms(1), t0 + ms(1) + us(300), Some(t0)),
+            t0 + ms(1) + us(300)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_slower_than_the_rate_shows_its_queue_in_the_latencies() {
+        // One slot, 1 ms per call, 2000/s asked: the backlog grows by 0.5 ms every ms, and
+        // the latencies must show it rather than the 1 ms each call takes once sent.
+        let conns = vec![Arc::new(Fake::default())];
+        let slow = Plan { concurrency: 1, ..plan(Some(2000.0)) };
+        let measured = run(conns, slow).await;
+        let r = &measured.results;
+        assert!(r.percentile(99.0) > Duration::from_millis(400), "{:?}", r.percentile(99.0));
+        assert!(r.percentile(50.0) > Duration::from_millis(100), "{:?}", r.percentile(50.0));
     }
 }

@@ -4,8 +4,9 @@
 //! connection i starts i/R seconds late, so that the connections interleave and the target
 //! sees one request every 1/R seconds rather than N at once. Due times are computed from the
 //! run's start (not from the previous send), so a late send does not shift the ones after
-//! it: the generator catches up, and the latency of a late request counts from when it was
-//! due (no coordinated omission).
+//! it: the generator catches up, and the latency of a request held back by a full window
+//! counts from when it was due (no coordinated omission; see the driver's
+//! `latency_origin` for the one exception, the generator's own timer lateness).
 
 use std::time::Duration;
 
