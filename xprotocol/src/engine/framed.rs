@@ -40,9 +40,9 @@ impl ReadBuf {
     /// keep ten thousand buffers.
     pub(crate) async fn read_from<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
         if self.buf.is_empty() {
-            if self.buf.capacity() > 0 {
-                self.buf = BytesMut::new();
-            }
+            // Unconditionally: a buffer read to its very end reports no spare capacity yet
+            // still holds its allocation (`capacity` counts only what lies past the cursor).
+            self.buf = BytesMut::new();
             let mut nothing = [0u8; 0];
             // Always 0 bytes: this only waits; the read below takes the data (or the end).
             let _waited: usize = r.read(&mut nothing).await?;
@@ -115,10 +115,9 @@ impl WriteBuf {
             w.flush().await?;
             self.needs_flush = false;
             // Everything is written: give the buffer back (the next frame allocates anew), so
-            // that an idle connection holds none.
-            if self.buf.capacity() > 0 {
-                self.buf = BytesMut::new();
-            }
+            // that an idle connection holds none. Unconditionally, as in `ReadBuf::read_from`:
+            // a buffer written out to its end has no capacity left but keeps its allocation.
+            self.buf = BytesMut::new();
             return Ok(());
         }
         let n = w.write_buf(&mut self.buf).await?;
@@ -135,5 +134,48 @@ impl WriteBuf {
             self.drive(w).await?;
         }
         w.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `buf` owns no allocation: a `BytesMut` that owns none points where an empty
+    /// new one does (bytes gives every unallocated buffer the same dangling pointer).
+    fn unallocated(buf: &BytesMut) -> bool {
+        buf.as_ptr() == BytesMut::new().as_ptr()
+    }
+
+    #[tokio::test]
+    async fn a_buffer_written_to_its_very_end_is_given_back() {
+        // Exactly the bytes reserved: once written, `capacity()` is 0, yet the allocation
+        // stays until the buffer is replaced, and an idle connection must not keep it.
+        let mut wbuf = WriteBuf { buf: BytesMut::with_capacity(361), needs_flush: false };
+        wbuf.buf.extend_from_slice(&[7u8; 361]);
+        let mut sink = Vec::new();
+        while wbuf.is_pending() {
+            wbuf.drive(&mut sink).await.unwrap();
+        }
+        assert_eq!(sink.len(), 361);
+        assert!(unallocated(&wbuf.buf), "the written-out buffer is still held");
+    }
+
+    #[tokio::test]
+    async fn a_read_buffer_decoded_to_its_end_is_given_back_while_waiting() {
+        // A frame decoded to the buffer's very end: no capacity left, allocation still held.
+        let mut rbuf = ReadBuf { buf: BytesMut::with_capacity(16) };
+        rbuf.buf.extend_from_slice(&[1u8; 16]);
+        drop(rbuf.buf.split_to(16));
+        assert_eq!(rbuf.buf.capacity(), 0);
+        // A peer that sends nothing more: the read waits, and must not hold the buffer.
+        // (A TCP socket, since it is tokio's sockets that wait for readiness on an empty read.)
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut quiet, _) = listener.accept().await.unwrap();
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(20), rbuf.read_from(&mut quiet));
+        assert!(waited.await.is_err(), "nothing was sent");
+        assert!(unallocated(&rbuf.buf), "an idle connection still holds its read buffer");
     }
 }
