@@ -92,7 +92,10 @@ pub async fn run(listener: TcpListener, ctx: Arc<ListenerContext>, shutdown: Can
 async fn serve(mut stream: TcpStream, ctx: &ListenerContext, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
-    let sniffed = sniff(&mut stream, &ctx.protocols, ctx.sniff.max_bytes, ctx.sniff.timeout).await;
+    // Boxed: the sniffing state (its buffer and timeout) would otherwise be part of every
+    // connection's task for the connection's whole life; boxed it is freed once sniffed.
+    let sniffing = sniff(&mut stream, &ctx.protocols, ctx.sniff.max_bytes, ctx.sniff.timeout);
+    let sniffed = Box::pin(sniffing).await;
     let (protocol, prefix) = match sniffed {
         Ok(Sniffed::Protocol(p, prefix)) => (p, prefix),
         Ok(Sniffed::Unrecognized(reason, prefix)) => {
