@@ -98,7 +98,7 @@ pub async fn handle(
     let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, upgrade, true);
-    headers::add_forwarded(&mut parts.headers, conn.peer.map(|p| p.ip()));
+    headers::add_forwarded(&mut parts.headers, conn.peer_value.as_ref());
     route.request_headers().apply(&mut parts.headers);
     let authority = route
         .host_rewrite()

@@ -41,6 +41,13 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `Connection: upgrade` and `Upgrade` are kept so the upstream sees the handshake. A
 /// `TE: trailers` (which gRPC needs end to end) is kept when `keep_te_trailers` is set.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool, keep_te_trailers: bool) {
+    // Most requests carry none of these fields: one pass over the names (no hashing) spares
+    // them the removals below. Every case below needs one of them present (fields named by
+    // `Connection`, `TE: trailers` and an upgrade all need their own hop-by-hop field).
+    let proxy_connection = proxy_connection();
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k) || *k == proxy_connection) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -63,7 +70,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool, keep_te_trailers
         }
         headers.remove(name);
     }
-    headers.remove(proxy_connection());
+    headers.remove(proxy_connection);
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
@@ -72,20 +79,27 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool, keep_te_trailers
     }
 }
 
-/// Appends the caller's address to `X-Forwarded-For` and sets `X-Forwarded-Proto` when the
-/// caller did not.
-pub fn add_forwarded(headers: &mut HeaderMap, peer: Option<IpAddr>) {
+/// The caller's address as a header value, rendered once per connection for
+/// [`add_forwarded`].
+pub fn peer_value(ip: IpAddr) -> Option<HeaderValue> {
+    HeaderValue::from_str(&ip.to_string()).ok()
+}
+
+/// Appends the caller's address (from [`peer_value`]) to `X-Forwarded-For` and sets
+/// `X-Forwarded-Proto` when the caller did not.
+pub fn add_forwarded(headers: &mut HeaderMap, peer: Option<&HeaderValue>) {
     let xff = HeaderName::from_static("x-forwarded-for");
     if let Some(ip) = peer {
         let existing: Vec<&str> =
             headers.get_all(&xff).iter().filter_map(|v| v.to_str().ok()).collect();
-        let value = if existing.is_empty() {
-            ip.to_string()
+        if existing.is_empty() {
+            // The common case: no proxy before us; the rendered address is shared, not copied.
+            headers.insert(&xff, ip.clone());
         } else {
-            format!("{}, {ip}", existing.join(", "))
-        };
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(&xff, value);
+            let ip = ip.to_str().unwrap_or_default();
+            if let Ok(value) = HeaderValue::from_str(&format!("{}, {ip}", existing.join(", "))) {
+                headers.insert(&xff, value);
+            }
         }
     }
     let proto = HeaderName::from_static("x-forwarded-proto");
@@ -178,11 +192,11 @@ mod tests {
     #[test]
     fn forwarded_for_is_appended() {
         let mut h = map(&[("x-forwarded-for", "10.0.0.1")]);
-        add_forwarded(&mut h, Some("127.0.0.1".parse().unwrap()));
+        add_forwarded(&mut h, peer_value("127.0.0.1".parse().unwrap()).as_ref());
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, Some("::1".parse().unwrap()));
+        add_forwarded(&mut h, peer_value("::1".parse().unwrap()).as_ref());
         assert_eq!(h.get("x-forwarded-for").unwrap(), "::1");
     }
 

@@ -62,6 +62,8 @@ pub struct HttpConnection {
     pub peer: Option<SocketAddr>,
     /// The caller's HTTP version.
     pub downstream: Downstream,
+    /// The caller's IP address as an `X-Forwarded-For` entry, rendered once.
+    pub peer_value: Option<http::HeaderValue>,
     scope: MetricsScope,
     grpc_scope: MetricsScope,
 }
@@ -135,6 +137,7 @@ pub async fn serve(
         grpc_scope: metrics.scope(&shared.listener, "grpc"),
         shared,
         peer,
+        peer_value: peer.and_then(|p| headers::peer_value(p.ip())),
         downstream,
     });
     let service = GatewayService(conn);
