@@ -10,10 +10,8 @@
 
 use xprotocol::{Limits, StreamKind};
 
-use super::general::parse_code;
-use super::{
-    Details, Layout, MapView, Shape, Span, CONTEXT_TAG, STATUS_RESULT_CODE, STATUS_RESULT_DESC,
-};
+use super::general::{parse_code, request_shaped_kind};
+use super::{Details, Layout, MapView, Shape, Span, CONTEXT_TAG, STATUS_RESULT_CODE};
 use crate::tlv::TypeCode;
 
 /// Type nibbles, as [`TypeCode`] numbers them.
@@ -97,19 +95,10 @@ pub(super) fn parse(wire: &[u8], limits: &Limits) -> Option<(Layout, Details)> {
         } else {
             None
         };
-        layout.kind = if let Some((code, _)) = tup_code {
+        if let Some((code, _)) = tup_code {
             layout.ret = parse_code(code)?;
-            if let Some((_, desc)) =
-                MapView::new(wire, details.status).get_span(STATUS_RESULT_DESC.as_bytes())
-            {
-                details.result_desc = desc;
-            }
-            StreamKind::Response
-        } else if packet_type == 1 {
-            StreamKind::OneWayRequest
-        } else {
-            StreamKind::Request
-        };
+        }
+        layout.kind = request_shaped_kind(wire, &mut details, tup_code.is_some(), packet_type == 1);
     } else {
         layout.shape = Shape::Response;
         layout.kind = StreamKind::Response;

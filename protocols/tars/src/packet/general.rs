@@ -132,23 +132,15 @@ pub(super) fn parse(wire: &[u8], limits: &Limits) -> Result<(Layout, Details), D
             } else {
                 None
             };
-            layout.kind = if let Some((code, at)) = tup_code {
+            if let Some((code, at)) = tup_code {
                 layout.ret = parse_code(code).ok_or(DecodeError::malformed(
                     "status",
                     at,
                     "STATUS_RESULT_CODE is not a 32-bit integer",
                 ))?;
-                if let Some((_, desc)) =
-                    MapView::new(wire, details.status).get_span(STATUS_RESULT_DESC.as_bytes())
-                {
-                    details.result_desc = desc;
-                }
-                StreamKind::Response
-            } else if packet_type == 1 {
-                StreamKind::OneWayRequest
-            } else {
-                StreamKind::Request
-            };
+            }
+            layout.kind =
+                request_shaped_kind(wire, &mut details, tup_code.is_some(), packet_type == 1);
         }
         Shape::Response => {
             layout.ret = p.int32("iRet", 5)?.unwrap_or(0);
@@ -186,6 +178,29 @@ fn read_top_level(
 
 fn missing(field: &'static str) -> DecodeError {
     DecodeError::malformed(field, 4, "required field missing")
+}
+
+/// The kind of a packet of the request shape: a TUP response (version 2 or 3 with
+/// `STATUS_RESULT_CODE` in its status map, which the caller has read and checked, since the
+/// two walks report a bad code differently) is a response, and its `STATUS_RESULT_DESC` is
+/// kept; otherwise a one-way or two-way request.
+pub(super) fn request_shaped_kind(
+    wire: &[u8],
+    details: &mut Details,
+    tup_response: bool,
+    one_way: bool,
+) -> StreamKind {
+    if tup_response {
+        let status = MapView::new(wire, details.status);
+        if let Some((_, desc)) = status.get_span(STATUS_RESULT_DESC.as_bytes()) {
+            details.result_desc = desc;
+        }
+        StreamKind::Response
+    } else if one_way {
+        StreamKind::OneWayRequest
+    } else {
+        StreamKind::Request
+    }
 }
 
 pub(super) fn parse_code(bytes: &[u8]) -> Option<i32> {
