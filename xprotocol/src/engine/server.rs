@@ -288,6 +288,11 @@ where
                         }
                     }
                     self.last_active = Instant::now();
+                    if self.calls.is_empty() && self.partial_since.is_none() {
+                        // Nothing in flight and no frame half read: the connection may now
+                        // sit idle for long, so it gives back the stalled-frame timer.
+                        self.frame_timer.clear();
+                    }
                 }
                 written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => written?,
                 read = self.rbuf.read_from(&mut self.reader),
@@ -498,6 +503,11 @@ impl Timer {
             Some(sleep) => sleep.as_mut().reset(deadline),
             None => self.0 = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
+    }
+
+    /// Frees the timer; the next [`set`](Self::set) allocates it again.
+    fn clear(&mut self) {
+        self.0 = None;
     }
 
     /// Completes when the timer fires; never, if it was never set.
