@@ -77,26 +77,29 @@ impl BoltFrame {
         }
     }
 
-    /// The fixed header's fields.
+    /// The fixed header's fields, read through the accessors below.
     pub fn fixed_header(&self) -> FixedHeader {
-        let v = self.bolt_version();
-        let response = self.is_response();
-        let lengths = v.lengths_offset(response);
+        let lengths = self.lengths_offset();
         FixedHeader {
-            version: v,
-            ver1: if v == BoltVersion::V2 { self.byte(1) } else { 0 },
+            version: self.bolt_version(),
+            ver1: self.ver1().unwrap_or(0),
             cmd_type: self.cmd_type(),
             cmdcode: self.cmdcode(),
-            ver2: self.byte(v.cmdcode_offset() + 2),
-            request_id: self.be_u32(v.id_offset()),
-            codec: self.byte(v.codec_offset()),
-            switch: if v == BoltVersion::V2 { self.byte(v.switch_offset()) } else { 0 },
-            timeout: if response { 0 } else { self.be_u32(v.timeout_offset()) },
-            status: if response { self.be_u16(v.timeout_offset()) } else { 0 },
+            ver2: self.ver2(),
+            request_id: self.be_u32(self.bolt_version().id_offset()),
+            codec: self.codec(),
+            switch: self.switch().unwrap_or(0),
+            timeout: self.timeout().unwrap_or(0),
+            status: self.status_code().unwrap_or(0),
             class_len: self.be_u16(lengths),
             header_len: self.be_u16(lengths + 2),
             content_len: self.be_u32(lengths + 4),
         }
+    }
+
+    /// Where the class, header and content lengths start in the head.
+    fn lengths_offset(&self) -> usize {
+        self.bolt_version().lengths_offset(self.is_response())
     }
 
     /// Whether the type byte says response.
@@ -156,10 +159,8 @@ impl BoltFrame {
     }
 
     pub(crate) fn class_range(&self) -> (usize, usize) {
-        let v = self.bolt_version();
-        let response = self.is_response();
-        let start = v.fixed_len(response);
-        (start, start + usize::from(self.be_u16(v.lengths_offset(response))))
+        let start = self.bolt_version().fixed_len(self.is_response());
+        (start, start + usize::from(self.be_u16(self.lengths_offset())))
     }
 
     /// The class name's bytes (empty when the frame has none).
