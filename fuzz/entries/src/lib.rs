@@ -3,6 +3,10 @@
 //! through the same function, found by target name with [`entry`].
 #![warn(missing_docs)]
 
+mod http;
+
+pub use http::{http1_serve, http2_serve};
+
 /// A fuzz target's body.
 pub type Body = fn(&[u8]);
 
@@ -17,6 +21,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("echo_decode", echo_decode),
     ("registry_detect", registry_detect),
     ("grpc_message_decode", grpc_message_decode),
+    ("http1_serve", http1_serve),
+    ("http2_serve", http2_serve),
 ];
 
 /// The body of the target named `name`.

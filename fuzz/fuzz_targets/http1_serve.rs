@@ -1,0 +1,6 @@
+//! Fuzz target `http1_serve`: its body is `xproxy_fuzz_entries::http1_serve`, shared with the stable
+//! corpus-replay test.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    xproxy_fuzz_entries::http1_serve(data);
+});
