@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 use xprotocol::engine::EngineConfig;
 use xprotocol::relay::RelayPolicy;
 use xprotocol::{Limits, ProtocolSet};
@@ -19,6 +19,7 @@ use crate::admin::Metrics;
 use crate::config::Config;
 use crate::listener::{self, ListenerContext};
 use crate::route::{Dispatch, RouteTables};
+use crate::signals::StopSignals;
 use crate::upstream::ClusterSet;
 
 /// Links every protocol crate the gateway ships, so that `inventory` registers each one. An
@@ -43,6 +44,8 @@ pub struct Gateway {
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
     admin_shutdown: CancellationToken,
+    /// Fired to start the drain from outside (admin `POST /drain`).
+    drain_requested: CancellationToken,
     tasks: JoinSet<()>,
 }
 
@@ -65,6 +68,7 @@ impl Gateway {
         let ready = Arc::new(AtomicBool::new(false));
         let shutdown = CancellationToken::new();
         let admin_shutdown = CancellationToken::new();
+        let drain_requested = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
         let admin = match config.admin.address {
@@ -98,6 +102,7 @@ impl Gateway {
             max_in_flight: limits.max_requests_per_connection,
             idle_timeout: Some(limits.idle_timeout),
             drain_timeout: limits.drain_timeout,
+            drain_quiet: limits.drain_quiet,
             // A caller that disconnects cancels its upstream requests.
             cancel_on_peer_close: true,
             frame_timeout: (!limits.frame_timeout.is_zero()).then_some(limits.frame_timeout),
@@ -142,6 +147,9 @@ impl Gateway {
                     max_grpc_message_bytes: (config.http.limits.max_grpc_message_bytes > 0)
                         .then_some(config.http.limits.max_grpc_message_bytes),
                     limits: config.http.limits,
+                    idle_timeout: limits.idle_timeout,
+                    drain_timeout: limits.drain_timeout,
+                    drain_quiet: limits.drain_quiet,
                     metrics: Arc::clone(&metrics),
                 }),
                 engine,
@@ -153,7 +161,16 @@ impl Gateway {
             listeners.push((l.name.clone(), bound));
         }
         ready.store(true, Ordering::Relaxed);
-        Ok(Gateway { listeners, admin, metrics, ready, shutdown, admin_shutdown, tasks })
+        Ok(Gateway {
+            listeners,
+            admin,
+            metrics,
+            ready,
+            shutdown,
+            admin_shutdown,
+            drain_requested,
+            tasks,
+        })
     }
 
     /// The address a listener is bound to (useful with port 0).
@@ -189,31 +206,27 @@ impl Gateway {
         info!("shut down");
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) {
-        wait_for_signal().await;
-        self.shutdown().await;
+    /// A handle that starts the drain from outside, as a signal does (the admin endpoint's
+    /// `POST /drain`): [`serve_until_stopped`](Gateway::serve_until_stopped) then drains and
+    /// returns.
+    pub fn drain_trigger(&self) -> CancellationToken {
+        self.drain_requested.clone()
     }
-}
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    /// Serves until SIGTERM or SIGINT (or a [`drain_trigger`](Gateway::drain_trigger)), then
+    /// drains and shuts down. A second SIGTERM or SIGINT during the drain stops at once.
+    pub async fn serve_until_stopped(self, mut signals: StopSignals) {
+        let drain_requested = self.drain_requested.clone();
+        tokio::select! {
+            stop = signals.next() => info!(signal = stop.name(), "draining"),
+            () = drain_requested.cancelled() => info!("drain requested through the admin endpoint"),
+        }
+        let shutdown = self.shutdown();
+        tokio::select! {
+            () = shutdown => {}
+            stop = signals.next() => {
+                warn!(signal = stop.name(), "second signal during the drain: stopping at once");
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

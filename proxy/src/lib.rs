@@ -14,4 +14,5 @@ pub mod gateway;
 pub mod http;
 pub mod listener;
 pub mod route;
+pub mod signals;
 pub mod upstream;

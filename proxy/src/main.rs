@@ -6,6 +6,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use xproxy::cli::{Cli, Command, LogLevel};
 use xproxy::gateway::{known_protocols, Gateway};
+use xproxy::signals::StopSignals;
 
 fn init_logging(level: LogLevel) {
     // RUST_LOG, when set, overrides the command-line level.
@@ -56,9 +57,11 @@ fn main() -> ExitCode {
                 tracing::warn!("{}", warning.in_file(&file));
             }
             runtime.block_on(async {
+                // First: from here on SIGHUP no longer ends the process.
+                let signals = StopSignals::install();
                 match Gateway::start(&config).await {
                     Ok(gateway) => {
-                        gateway.run_until_signal().await;
+                        gateway.serve_until_stopped(signals).await;
                         ExitCode::SUCCESS
                     }
                     Err(e) => {

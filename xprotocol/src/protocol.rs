@@ -128,6 +128,18 @@ pub trait Protocol: Send + Sync + 'static {
         None
     }
 
+    /// A frame telling a caller that its connection is draining: send no new requests on it
+    /// (Dubbo's read-only event, for example). A server connection sends it once, when it
+    /// starts to drain, and keeps serving what still arrives.
+    ///
+    /// `None` (the default) where the protocol has no such message, or none its real clients
+    /// understand. Those callers learn of the drain only from the close, which the engine
+    /// delays until the connection has been quiet for
+    /// [`EngineConfig::drain_quiet`](crate::engine::EngineConfig::drain_quiet).
+    fn go_away(&self) -> Option<Self::Frame> {
+        None
+    }
+
     /// The reply to `request` reporting `failure`, in the protocol's own status codes, with
     /// `message` for humans where the protocol has room for one. `None` where the protocol
     /// cannot reply (one-way requests).

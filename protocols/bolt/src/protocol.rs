@@ -71,6 +71,10 @@ impl Bolt {
     }
 }
 
+/// No [`go_away`](Protocol::go_away): MOSN's GoAway (cmdcode 100) is understood by MOSN
+/// only; SOFARPC's own clients (sofa-bolt-node among them) decode it as a request they
+/// cannot answer. A draining Bolt connection instead serves what arrives and closes once
+/// quiet (see [`EngineConfig::drain_quiet`](xprotocol::engine::EngineConfig::drain_quiet)).
 impl Protocol for Bolt {
     type Frame = BoltFrame;
     type Codec = BoltCodec;

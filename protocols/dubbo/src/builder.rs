@@ -164,6 +164,17 @@ impl DubboFrame {
         DubboFrame::trusted(Header { flags, status: 0, id, body_len: 0 }, Bytes::from_static(b"N"))
     }
 
+    /// The read-only event a Dubbo provider sends when it shuts down: a one-way event request
+    /// whose body is the hessian2 string `"R"`. A consumer that reads it sends no new requests
+    /// on the connection (Dubbo's `Request.READONLY_EVENT`).
+    pub fn readonly_event() -> Self {
+        let flags = FLAG_REQUEST | FLAG_EVENT | serialization::HESSIAN2;
+        DubboFrame::trusted(
+            Header { flags, status: 0, id: 0, body_len: 0 },
+            Bytes::from_static(b"\x01R"),
+        )
+    }
+
     /// The reply to heartbeat request `request`: an event response, status OK, with the
     /// request's id, serialization and body (a heartbeat's body is null in its
     /// serialization, and so is the reply's).

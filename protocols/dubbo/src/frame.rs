@@ -437,6 +437,9 @@ mod tests {
         let readonly = Header { flags: 0xa2, status: 0, id: 1, body_len: 0 };
         let goaway = DubboFrame::trusted(readonly, Bytes::from_static(b"\x01R"));
         assert_eq!(goaway.kind(), StreamKind::GoAway);
+        let built = DubboFrame::readonly_event();
+        assert_eq!(built.kind(), StreamKind::GoAway);
+        assert_eq!(built.header_bytes()[..4], [0xda, 0xbb, 0xa2, 0x00]);
         let err = DubboFrame::error_response(5, crate::Status::ServiceNotFound, "no such service");
         assert_eq!(err.kind(), StreamKind::Response);
         assert_eq!(err.status(), Some(60));

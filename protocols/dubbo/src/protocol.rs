@@ -70,6 +70,11 @@ impl Protocol for Dubbo {
             .then(|| DubboFrame::heartbeat_response(request))
     }
 
+    /// The read-only event: Dubbo consumers stop sending on a connection that carried it.
+    fn go_away(&self) -> Option<DubboFrame> {
+        Some(DubboFrame::readonly_event())
+    }
+
     /// A response with the request's id, the status [`Status::for_failure`] picks and the
     /// message as a hessian2 string. `None` for requests that expect no reply.
     fn error_reply(

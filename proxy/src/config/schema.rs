@@ -391,9 +391,16 @@ pub struct LimitsConfig {
     /// connection is closed (a peer stalling mid-frame). `0s` turns it off. Default 30s.
     #[serde(with = "humantime_serde")]
     pub frame_timeout: Duration,
-    /// On shutdown, time allowed for in-flight requests to finish. Default 10s.
+    /// On shutdown, how long connections keep serving: requests that arrive are still
+    /// served; when it passes, calls still in flight are answered with the protocol's error
+    /// reply and connections close. Default 10s.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// While draining, a connection with nothing in flight closes once nothing has arrived
+    /// on it for this long, so that a request already on the wire is answered, not met by
+    /// a close. Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub drain_quiet: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -407,6 +414,7 @@ impl Default for LimitsConfig {
             idle_timeout: Duration::from_secs(600),
             frame_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            drain_quiet: Duration::from_secs(1),
         }
     }
 }

@@ -15,14 +15,16 @@ pub mod route;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use xprotocol::relay::{BoxIo, Outcome, RequestRecord};
+use xprotocol::Failure;
 
 use crate::admin::{Metrics, MetricsScope};
 use crate::config::HttpLimitsConfig;
@@ -50,6 +52,15 @@ pub struct HttpShared {
     pub max_grpc_message_bytes: Option<u64>,
     /// Downstream limits (header size and count, header read timeout, HTTP/2 streams).
     pub limits: HttpLimitsConfig,
+    /// An HTTP/2 connection with no stream open for this long is closed (with GOAWAY).
+    /// HTTP/1.1 idles out through hyper's header read timeout instead.
+    pub idle_timeout: Duration,
+    /// How long a draining connection keeps serving before requests in flight are answered
+    /// with an error.
+    pub drain_timeout: Duration,
+    /// While draining, an HTTP/1.1 connection with nothing in flight closes once no request
+    /// has come for this long (counted from the drain's start).
+    pub drain_quiet: Duration,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -66,6 +77,13 @@ pub struct HttpConnection {
     pub peer_value: Option<http::HeaderValue>,
     scope: MetricsScope,
     grpc_scope: MetricsScope,
+    /// Requests in flight and when the last one began or ended.
+    activity: Activity,
+    /// The gateway's shutdown: once it fires, HTTP/1.1 responses carry `Connection: close`.
+    shutdown: CancellationToken,
+    /// Fired when the drain timeout passes: requests still in flight are answered with an
+    /// error instead of being cut off.
+    abandon: CancellationToken,
 }
 
 impl HttpConnection {
@@ -91,6 +109,53 @@ impl HttpConnection {
     }
 }
 
+/// What a connection's requests are doing, for its drain and the HTTP/2 idle timeout: two
+/// atomics touched once as a request starts and once as its response head is ready.
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Nanoseconds since [`epoch`] of the last request's start or end.
+    last: AtomicU64,
+}
+
+/// A process-wide time origin for instants kept in atomics.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Activity {
+    fn stamp(&self) {
+        let nanos = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Counts a request until the guard drops.
+    fn begin(&self) -> ActiveGuard<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.stamp();
+        ActiveGuard(self)
+    }
+
+    fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    /// When the last request started or ended.
+    fn last(&self) -> Instant {
+        epoch() + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+}
+
+struct ActiveGuard<'a>(&'a Activity);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.stamp();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The hyper service of one downstream connection: every request goes to [`forward::handle`].
 #[derive(Clone)]
 struct GatewayService(Arc<HttpConnection>);
@@ -104,8 +169,84 @@ impl hyper::service::Service<Request<Incoming>> for GatewayService {
 
     fn call(&self, request: Request<Incoming>) -> ResponseFuture {
         let conn = Arc::clone(&self.0);
-        Box::pin(async move { forward::handle(&conn, request).await })
+        Box::pin(async move {
+            let _active = conn.activity.begin();
+            let grpc = xprotocol_grpc::is_grpc(request.headers());
+            let start = Instant::now();
+            let mut response = tokio::select! {
+                biased;
+                response = forward::handle(&conn, request) => response?,
+                () = conn.abandon.cancelled() => {
+                    let failure = Failure::Timeout;
+                    conn.record(grpc, None, None, Outcome::Failed(failure), start, 0);
+                    reply::failure(failure, "the gateway stopped waiting: drain timeout", grpc)
+                }
+            };
+            // Draining: tell an HTTP/1.1 caller to take its next request elsewhere.
+            if conn.downstream == Downstream::Http1
+                && conn.shutdown.is_cancelled()
+                && response.status() != http::StatusCode::SWITCHING_PROTOCOLS
+            {
+                let close = http::HeaderValue::from_static("close");
+                response.headers_mut().insert(http::header::CONNECTION, close);
+            }
+            Ok(response)
+        })
     }
+}
+
+/// Decides when a connection's server should shut down gracefully; returns at that moment.
+///
+/// Before the drain, an HTTP/2 connection with no stream for the idle timeout is shut down.
+/// When the drain begins, HTTP/2 is shut down at once (GOAWAY; open streams finish), and so is
+/// an HTTP/1.1 connection with a request in flight (its response carries `Connection: close`);
+/// an idle HTTP/1.1 one waits until no request has come for `drain_quiet` since the drain
+/// began, so that a request already on the wire is answered, not met by a close.
+async fn until_shutdown(conn: &HttpConnection) {
+    let shared = &conn.shared;
+    let idle = (conn.downstream == Downstream::Http2).then_some(shared.idle_timeout);
+    loop {
+        let Some(idle) = idle else {
+            conn.shutdown.cancelled().await;
+            break;
+        };
+        let deadline = conn.activity.last() + idle;
+        tokio::select! {
+            () = conn.shutdown.cancelled() => break,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if !conn.activity.is_busy() && conn.activity.last() + idle <= Instant::now() {
+                    debug!(peer = %display_peer(conn.peer), "idle HTTP/2 connection closed");
+                    return;
+                }
+            }
+        }
+    }
+    if conn.downstream == Downstream::Http2 {
+        return;
+    }
+    let drain_start = Instant::now();
+    loop {
+        if conn.activity.is_busy() {
+            return;
+        }
+        let quiet_at = conn.activity.last().max(drain_start) + shared.drain_quiet;
+        if quiet_at <= Instant::now() {
+            return;
+        }
+        tokio::time::sleep_until(quiet_at.into()).await;
+    }
+}
+
+/// Fires `conn.abandon` once the drain has lasted the drain timeout.
+async fn abandon_after_drain_timeout(conn: &HttpConnection) {
+    conn.shutdown.cancelled().await;
+    tokio::time::sleep(conn.shared.drain_timeout).await;
+    conn.abandon.cancel();
+}
+
+/// A peer address for logs: the address itself, or `-` when unknown.
+pub fn display_peer(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "-".to_owned(), |p| p.to_string())
 }
 
 /// Serves one downstream connection detected as `protocol` (`http1` or `http2`) until it
@@ -139,30 +280,50 @@ pub async fn serve(
         peer,
         peer_value: peer.and_then(|p| headers::peer_value(p.ip())),
         downstream,
+        activity: Activity::default(),
+        shutdown,
+        abandon: CancellationToken::new(),
     });
-    let service = GatewayService(conn);
-    let served = match downstream {
-        Downstream::Http1 => {
-            let settings = xprotocol_http1::ServerSettings {
-                max_header_bytes: limits.max_header_bytes,
-                max_headers: limits.max_headers,
-                header_read_timeout: (!limits.header_read_timeout.is_zero())
-                    .then_some(limits.header_read_timeout),
-                ..xprotocol_http1::ServerSettings::default()
-            };
-            xprotocol_http1::serve(io, service, &settings, shutdown)
-                .await
-                .map_err(|e| e.to_string())
+    let service = GatewayService(Arc::clone(&conn));
+    // hyper shuts down gracefully when `close` fires, which `until_shutdown` decides.
+    let close = CancellationToken::new();
+    let serving = async {
+        match downstream {
+            Downstream::Http1 => {
+                let settings = xprotocol_http1::ServerSettings {
+                    max_header_bytes: limits.max_header_bytes,
+                    max_headers: limits.max_headers,
+                    header_read_timeout: (!limits.header_read_timeout.is_zero())
+                        .then_some(limits.header_read_timeout),
+                    ..xprotocol_http1::ServerSettings::default()
+                };
+                xprotocol_http1::serve(io, service, &settings, close.clone())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Downstream::Http2 => {
+                let settings = xprotocol_http2::ServerSettings {
+                    max_concurrent_streams: Some(limits.max_concurrent_streams),
+                    max_header_list_size: u32::try_from(limits.max_header_bytes)
+                        .unwrap_or(u32::MAX),
+                    ..xprotocol_http2::ServerSettings::default()
+                };
+                xprotocol_http2::serve(io, service, &settings, close.clone())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         }
-        Downstream::Http2 => {
-            let settings = xprotocol_http2::ServerSettings {
-                max_concurrent_streams: Some(limits.max_concurrent_streams),
-                max_header_list_size: u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX),
-                ..xprotocol_http2::ServerSettings::default()
-            };
-            xprotocol_http2::serve(io, service, &settings, shutdown)
-                .await
-                .map_err(|e| e.to_string())
+    };
+    tokio::pin!(serving);
+    let served = tokio::select! {
+        biased;
+        served = &mut serving => served,
+        () = until_shutdown(&conn) => {
+            close.cancel();
+            tokio::select! {
+                served = &mut serving => served,
+                () = abandon_after_drain_timeout(&conn) => serving.await,
+            }
         }
     };
     if let Err(error) = served {

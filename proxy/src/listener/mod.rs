@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -78,6 +79,19 @@ pub async fn run(listener: TcpListener, ctx: Arc<ListenerContext>, shutdown: Can
             }
         }
     }
+    // Connections the kernel completed before the drain began are accepted and served (in
+    // drain mode) rather than reset with the socket; then the socket closes, so that new
+    // connections are refused at once instead of waiting in a backlog nobody accepts from.
+    while let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else { break };
+        let ctx = Arc::clone(&ctx);
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            serve(stream, &ctx, shutdown).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
     info!(listener = %ctx.name, open = connections.len(), "listener stopped accepting; draining");
     let grace = ctx.engine.drain_timeout + Duration::from_secs(1);
     let drained =

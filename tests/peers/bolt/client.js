@@ -183,6 +183,26 @@ const scenarios = {
     return { ok: results.every(r => r.ok), results };
   },
 
+  async paced() {
+    // ARG: "N MS": N calls on one connection, one every MS milliseconds without waiting for
+    // replies (a fixed rate). Prints {"event":"invoking"} once the first goes out.
+    const [n, every] = (scenarioArg || '100 20').split(' ').map(Number);
+    const { consumer } = makeClient();
+    await consumer.ready();
+    out({ event: 'invoking', calls: n });
+    const calls = [];
+    for (let i = 0; i < n; i++) {
+      const name = 'paced-' + i;
+      calls.push(consumer.invoke('sayHello', [ name ], { responseTimeout: 5000 }).then(
+        value => (value === 'hello ' + name + ' !' ? { ok: true } : { ok: false, i, value }),
+        err => ({ ok: false, i, error: errInfo(err) })));
+      await new Promise(resolve => setTimeout(resolve, every));
+    }
+    const results = await Promise.all(calls);
+    const bad = results.filter(r => !r.ok);
+    return { ok: bad.length === 0, n, good: n - bad.length, bad: bad.slice(0, 5) };
+  },
+
   async timeout() {
     const timeoutMs = 500;
     const sleepMs = Number(scenarioArg || 2000);

@@ -8,6 +8,8 @@ Usage: python3 consumer.py HOST PORT SCENARIO [JSON]
   batch JSON  every call of the JSON list [{"call", "method", "args", "timeout"}] at once, one
           thread each, on the client's one connection; prints {"event": "invoking"} first;
           each result also has "elapsedMs"
+  paced "N MS"  N echo calls, one every MS milliseconds, each on its own thread (a fixed rate);
+          prints {"event": "invoking"} first, then {"ok", "n", "good", "bad": [first failures]}
 Prints one JSON object: {"results": [{"call": ..., "ok": bool, "value"|"error", "message"}]}.
 Every call has a timeout; the whole script stops itself after 60 s.
 """
@@ -80,6 +82,32 @@ def main():
         for t in threads:
             t.join()
         results.extend(slots)
+    elif scenario == "paced":
+        # "N MS": N calls, one every MS milliseconds, each on a thread of its own (a fixed
+        # rate, not waiting for replies); prints {"event":"invoking"} first.
+        n, every = (int(x) for x in (sys.argv[4] if len(sys.argv) > 4 else "100 20").split())
+        slots = [None] * n
+
+        def paced_one(i):
+            slots[i] = run(client, f"paced-{i}", "echo", [f"paced-{i}"])
+            if slots[i]["ok"] and slots[i]["value"] != f"paced-{i}":
+                slots[i]["ok"] = False
+
+        run(client, "warm", "echo", ["warm"])
+        print(json.dumps({"event": "invoking", "calls": n}))
+        sys.stdout.flush()
+        threads = []
+        for i in range(n):
+            t = threading.Thread(target=paced_one, args=(i,))
+            t.start()
+            threads.append(t)
+            time.sleep(every / 1000)
+        for t in threads:
+            t.join()
+        bad = [r for r in slots if not r["ok"]]
+        print(json.dumps({"ok": not bad, "n": n, "good": n - len(bad), "bad": bad[:5]}))
+        sys.stdout.flush()
+        __import__("os")._exit(0)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps({"results": results}))

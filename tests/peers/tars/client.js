@@ -15,6 +15,9 @@
 //   batch JSON          {"timeout": MS, "names": [...]}: getUsrName(name) for every name at once on
 //                       one connection with a MS client timeout; prints {"event":"invoking"} first;
 //                       the result has "results" in order; "ok" = all succeeded
+//   paced N MS          N getUsrName calls on one connection, one every MS milliseconds (not
+//                       waiting for replies: a fixed rate); prints {"event":"invoking"} first;
+//                       the result counts the good ones and lists the first failures
 // The process exits by itself after 20 s whatever happens.
 'use strict';
 
@@ -93,6 +96,22 @@ async function run() {
           .then((r) => Object.assign(r, { elapsedMs: Date.now() - start }));
       }));
       return { ok: results.every((r) => r.ok), results };
+    }
+    case 'paced': {
+      const [n, every] = (arg || '100 20').split(' ').map((x) => parseInt(x, 10));
+      const prx = proxy(5000);
+      await prx.getUsrName('warm').then(usr, failure);
+      print({ event: 'invoking', calls: n });
+      const calls = [];
+      for (let i = 0; i < n; i++) {
+        const name = 'p' + i;
+        calls.push(prx.getUsrName(name).then(usr, failure)
+          .then((r) => (r.ok && r.v1 === `OUT_${name}_1` ? r : Object.assign(r, { ok: false, i }))));
+        await new Promise((resolve) => setTimeout(resolve, every));
+      }
+      const results = await Promise.all(calls);
+      const bad = results.filter((r) => !r.ok);
+      return { ok: bad.length === 0, n, good: n - bad.length, bad: bad.slice(0, 5) };
     }
     default:
       throw new Error('unknown scenario ' + scenario);

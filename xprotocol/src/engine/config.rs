@@ -39,10 +39,17 @@ pub struct EngineConfig {
     /// Server side: close a connection that has read nothing and had no request in flight for
     /// this long. `None` keeps idle connections open. Default `None`.
     pub idle_timeout: Option<Duration>,
-    /// On graceful close or shutdown, how long in-flight calls may still take before they are
-    /// abandoned (client: failed with `Closed`; server: handler tasks aborted) and the
-    /// connection is closed. Default 30 s.
+    /// On graceful close or shutdown, how long the connection may still take before it is
+    /// closed. Client: calls in flight then fail with `Closed`. Server: requests keep being
+    /// served during this window; calls still running when it ends are abandoned and answered
+    /// with the protocol's error reply for [`Failure::Overloaded`](crate::Failure::Overloaded).
+    /// Default 30 s.
     pub drain_timeout: Duration,
+    /// Server side, while draining: a connection with no call in flight is closed once nothing
+    /// has arrived on it for this long, counted from the drain's start at the earliest. The
+    /// pause lets a request already on the wire be read and answered rather than met by a
+    /// close. Default 1 s.
+    pub drain_quiet: Duration,
     /// Server side: when the peer closes its end, abort the handler calls in flight instead of
     /// finishing them (their replies could not be delivered). A gateway sets this so that a
     /// caller who disconnects cancels its upstream requests; a plain server keeps the default,
@@ -65,6 +72,7 @@ impl Default for EngineConfig {
             max_in_flight: 10_000,
             idle_timeout: None,
             drain_timeout: Duration::from_secs(30),
+            drain_quiet: Duration::from_secs(1),
             cancel_on_peer_close: false,
             frame_timeout: None,
         }

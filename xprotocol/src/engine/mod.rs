@@ -5,8 +5,11 @@
 //!   it sends heartbeats when the connection idles and closes it when they go unanswered.
 //! - [`serve_connection`] answers one connection's requests concurrently, in completion
 //!   order, with a [`Handler`]; [`Server`] accepts TCP connections and serves each.
-//! - Both close gracefully: new work is refused, work in flight finishes (bounded by
-//!   [`EngineConfig::drain_timeout`]), replies are flushed, then the connection closes.
+//! - Both close gracefully. A client refuses new calls and lets those in flight finish; a
+//!   server tells its caller to go away where the protocol can, keeps serving what arrives
+//!   and closes once quiet. Both are bounded by [`EngineConfig::drain_timeout`], after which
+//!   a server answers what is left with error replies; replies are flushed, then the
+//!   connection closes.
 //!
 //! Each connection is owned by one task with one read buffer and one write buffer; every
 //! frame produced in a loop turn is encoded into the write buffer and written together, and

@@ -2,6 +2,7 @@
 //! completion order.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::{debug, warn};
@@ -77,14 +78,19 @@ where
 /// with the protocol's error reply for [`Failure::Overloaded`] (a one-way one is dropped).
 /// While replies wait to be written beyond an internal high-water mark, reading pauses.
 ///
-/// Shutdown is graceful: reading stops, calls in flight finish (handler tasks still running
-/// after [`EngineConfig::drain_timeout`] are aborted), their replies are flushed, and the write
-/// half is shut down. When the peer closes its write half, calls in flight are likewise
-/// finished (within the drain timeout) and answered before closing.
+/// Shutdown is graceful and answers every request it accepted: the caller is told to go away
+/// where the protocol can say so ([`Protocol::go_away`]); requests that still arrive are
+/// served; the connection closes once nothing is in flight and nothing has arrived for
+/// [`EngineConfig::drain_quiet`]. When [`EngineConfig::drain_timeout`] passes first, calls
+/// still in flight are abandoned and answered with the protocol's error reply for
+/// [`Failure::Timeout`] (whole requests still unread, with [`Failure::Overloaded`]), the
+/// replies are flushed and the write half is shut down. When the peer closes its write half,
+/// calls in flight are likewise finished (within the drain timeout) and answered before
+/// closing.
 ///
 /// # Errors
-/// [`EngineError::Decode`] if the peer sent bytes that are not a frame (logged with
-/// `tracing::warn!`; the connection is closed without a reply, since there is no request to
+/// [`EngineError::Decode`] if the peer sent bytes that are not a frame (the caller logs it;
+/// the connection is closed without a reply, since there is no request to
 /// answer), [`EngineError::Io`] if the socket failed. Handler tasks still running are aborted.
 pub async fn serve_connection<P, H, IO>(
     protocol: &'static P,
@@ -152,7 +158,7 @@ where
         calls: if inline {
             Calls::Inline(FuturesUnordered::new())
         } else {
-            Calls::Spawned(JoinSet::new())
+            Calls::Spawned(JoinSet::new(), HashMap::new())
         },
         config,
         last_active: now,
@@ -160,6 +166,7 @@ where
         partial_since: None,
         frame_timer: Timer::default(),
         draining: false,
+        peer_done: false,
         drain_timer: Timer::default(),
         shutdown: Box::pin(shutdown.cancelled_owned()),
     };
@@ -186,19 +193,47 @@ struct Completed<F> {
     outcome: Result<Option<F>, String>,
 }
 
-type CallFuture<F> = Pin<Box<dyn Future<Output = Completed<F>> + Send>>;
+/// A handler call, its panics caught.
+type HandlerFuture<F> = Pin<Box<dyn Future<Output = Result<Option<F>, String>> + Send>>;
+
+/// One call in flight, polled by the connection's own task. The request's id and copy stay
+/// outside the handler's future so that a call abandoned at the drain timeout can still be
+/// answered with an error reply.
+struct InlineCall<F> {
+    id: RequestId,
+    two_way: bool,
+    request: Option<F>,
+    handler: HandlerFuture<F>,
+}
+
+// The handler future is boxed and the frame is never pinned: moving an `InlineCall` is fine.
+impl<F> Unpin for InlineCall<F> {}
+
+impl<F> Future for InlineCall<F> {
+    type Output = Completed<F>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Completed<F>> {
+        let outcome = std::task::ready!(self.handler.as_mut().poll(cx));
+        let (id, two_way, request) = (self.id, self.two_way, self.request.take());
+        std::task::Poll::Ready(Completed { id, two_way, request, outcome })
+    }
+}
 
 /// The calls in flight on a connection: each in a task of its own, or polled by the
 /// connection's task ([`serve_connection_inline`]).
 enum Calls<F: Send + 'static> {
-    Spawned(JoinSet<Completed<F>>),
-    Inline(FuturesUnordered<CallFuture<F>>),
+    /// Tasks, with the copies of their two-way requests kept by task id until they finish.
+    Spawned(JoinSet<Result<Option<F>, String>>, HashMap<task::Id, InlineCall<F>>),
+    Inline(FuturesUnordered<InlineCall<F>>),
 }
 
 impl<F: Send + 'static> Calls<F> {
     fn len(&self) -> usize {
         match self {
-            Calls::Spawned(set) => set.len(),
+            Calls::Spawned(set, _) => set.len(),
             Calls::Inline(set) => set.len(),
         }
     }
@@ -207,36 +242,74 @@ impl<F: Send + 'static> Calls<F> {
         self.len() == 0
     }
 
-    fn start(&mut self, call: impl Future<Output = Completed<F>> + Send + 'static) {
+    fn start(&mut self, call: InlineCall<F>) {
         match self {
-            Calls::Spawned(set) => {
-                set.spawn(call);
+            Calls::Spawned(set, calls) => {
+                let InlineCall { id, two_way, request, handler } = call;
+                let task = set.spawn(handler).id();
+                let pending: HandlerFuture<F> = Box::pin(std::future::pending());
+                calls.insert(task, InlineCall { id, two_way, request, handler: pending });
             }
-            Calls::Inline(set) => set.push(Box::pin(call)),
+            Calls::Inline(set) => set.push(call),
         }
     }
 
-    /// The next finished call (`None` when there are none in flight).
-    async fn next(&mut self) -> Option<Result<Completed<F>, JoinError>> {
+    /// The call `joined` belongs to, with its outcome.
+    fn finish_spawned(
+        calls: &mut HashMap<task::Id, InlineCall<F>>,
+        joined: Result<(task::Id, Result<Option<F>, String>), JoinError>,
+    ) -> Option<Completed<F>> {
+        match joined {
+            Ok((task, outcome)) => calls.remove(&task).map(|call| Completed {
+                id: call.id,
+                two_way: call.two_way,
+                request: call.request,
+                outcome,
+            }),
+            // Panics are caught inside the task; this is an abort, which only happens as the
+            // connection ends.
+            Err(e) => {
+                debug!(error = %e, "handler task ended without a result");
+                calls.remove(&e.id());
+                None
+            }
+        }
+    }
+
+    /// The next finished call (`None` when there are none in flight, or the one that
+    /// finished had been aborted).
+    async fn next(&mut self) -> Option<Completed<F>> {
         match self {
-            Calls::Spawned(set) => set.join_next().await,
-            Calls::Inline(set) => set.next().await.map(Ok),
+            Calls::Spawned(set, calls) => {
+                let joined = set.join_next_with_id().await?;
+                Self::finish_spawned(calls, joined)
+            }
+            Calls::Inline(set) => set.next().await,
         }
     }
 
     /// A call that has finished already, without waiting.
-    fn try_next(&mut self) -> Option<Result<Completed<F>, JoinError>> {
+    fn try_next(&mut self) -> Option<Completed<F>> {
         match self {
-            Calls::Spawned(set) => set.try_join_next(),
-            Calls::Inline(set) => set.next().now_or_never().flatten().map(Ok),
+            Calls::Spawned(set, calls) => {
+                let joined = set.try_join_next_with_id()?;
+                Self::finish_spawned(calls, joined)
+            }
+            Calls::Inline(set) => set.next().now_or_never().flatten(),
         }
     }
 
-    /// Cancels every call in flight.
-    fn abort_all(&mut self) {
+    /// Cancels every call in flight; returns the copies of the two-way requests among them,
+    /// so that their callers can be answered.
+    fn abandon_all(&mut self) -> Vec<F> {
         match self {
-            Calls::Spawned(set) => set.abort_all(),
-            Calls::Inline(set) => set.clear(),
+            Calls::Spawned(set, calls) => {
+                set.abort_all();
+                calls.drain().filter_map(|(_, call)| call.request).collect()
+            }
+            Calls::Inline(set) => {
+                std::mem::take(set).into_iter().filter_map(|call| call.request).collect()
+            }
         }
     }
 }
@@ -256,7 +329,12 @@ struct ServerConn<P: Protocol, H, R, W> {
     /// When the frame now partly buffered began to arrive, if one is.
     partial_since: Option<Instant>,
     frame_timer: Timer,
+    /// Shutdown began: requests are still read and served, the caller was told to go away
+    /// where the protocol can say so, and the connection closes once it is quiet.
     draining: bool,
+    /// The peer shut down its write half: nothing more to read; close once calls are answered.
+    peer_done: bool,
+    /// When a drain (or a peer's half-close) must end: calls still in flight are abandoned.
     drain_timer: Timer,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
 }
@@ -271,7 +349,7 @@ where
     /// The loop; returns when the connection should be flushed and closed.
     async fn drive(&mut self) -> Result<(), EngineError> {
         loop {
-            if self.draining && self.calls.is_empty() {
+            if self.peer_done && self.calls.is_empty() {
                 return Ok(());
             }
             // Biased: replies finished by the time this task runs are all encoded first, then
@@ -279,11 +357,13 @@ where
             // (a reply batch, the write buffer's high-water mark), so none starves the others.
             tokio::select! {
                 biased;
-                Some(joined) = self.calls.next(), if !self.calls.is_empty() && self.wbuf.has_room() => {
-                    self.on_completed(joined);
+                done = self.calls.next(), if !self.calls.is_empty() && self.wbuf.has_room() => {
+                    if let Some(done) = done {
+                        self.on_completed(done);
+                    }
                     for _ in 1..REPLY_BATCH {
                         match self.calls.try_next() {
-                            Some(joined) => self.on_completed(joined),
+                            Some(done) => self.on_completed(done),
                             None => break,
                         }
                     }
@@ -296,22 +376,22 @@ where
                 }
                 written = self.wbuf.drive(&mut self.writer), if self.wbuf.is_pending() => written?,
                 read = self.rbuf.read_from(&mut self.reader),
-                    if !self.draining && self.wbuf.has_room() =>
+                    if !self.peer_done && self.wbuf.has_room() =>
                 {
                     match read? {
                         0 if self.config.cancel_on_peer_close => {
                             debug!(in_flight = self.calls.len(), "peer closed; cancelling its calls");
-                            self.calls.abort_all();
+                            self.calls.abandon_all();
                             return Ok(());
                         }
                         // The peer will send no more: answer what is in flight, then close.
-                        0 => self.start_drain(),
+                        0 => self.on_peer_done(),
                         _ => self.on_read()?,
                     }
                 }
                 () = &mut self.idle_timer, if self.idle_timer_armed() => {
                     if self.idle_expired() {
-                        debug!("server connection idle; closing");
+                        debug!(draining = self.draining, "server connection idle; closing");
                         return Ok(());
                     }
                 }
@@ -322,9 +402,8 @@ where
                     }
                 }
                 () = &mut self.shutdown, if !self.draining => self.start_drain(),
-                () = self.drain_timer.fired(), if self.draining => {
-                    warn!(in_flight = self.calls.len(), "drain timeout; aborting handler calls");
-                    self.calls.abort_all();
+                () = self.drain_timer.fired() => {
+                    self.on_drain_timeout();
                     return Ok(());
                 }
             }
@@ -342,8 +421,8 @@ where
                     return Ok(());
                 }
                 Err(e) => {
-                    let protocol = self.protocol.name();
-                    warn!(protocol, error = %e, "undecodable bytes; closing the connection");
+                    // The caller of the engine reports it (with the peer and listener).
+                    debug!(protocol = self.protocol.name(), error = %e, "undecodable bytes");
                     return Err(EngineError::Decode(e));
                 }
             };
@@ -380,22 +459,16 @@ where
         let id = request.request_id();
         let handler = Arc::clone(&self.handler);
         let copy = two_way.then(|| request.clone());
-        self.calls.start(async move {
-            let outcome = AssertUnwindSafe(handler.call(request))
+        let call = async move {
+            AssertUnwindSafe(handler.call(request))
                 .catch_unwind()
                 .await
-                .map_err(|payload| panic_message(payload.as_ref()));
-            Completed { id, two_way, request: copy, outcome }
-        });
+                .map_err(|payload| panic_message(payload.as_ref()))
+        };
+        self.calls.start(InlineCall { id, two_way, request: copy, handler: Box::pin(call) });
     }
 
-    fn on_completed(&mut self, joined: Result<Completed<P::Frame>, JoinError>) {
-        let done = match joined {
-            Ok(done) => done,
-            // Panics are caught inside the task; this is an abort, which only happens as the
-            // connection ends.
-            Err(e) => return debug!(error = %e, "handler task ended without a result"),
-        };
+    fn on_completed(&mut self, done: Completed<P::Frame>) {
         let Completed { id, two_way, request, outcome } = done;
         let protocol = self.protocol;
         let fallback = move || {
@@ -440,11 +513,65 @@ where
         }
     }
 
-    /// Stops reading; the loop ends once calls in flight are answered or the drain timeout
-    /// passes.
+    /// Shutdown: tells the caller to go away where the protocol can, and keeps serving. The
+    /// loop ends once the connection is quiet ([`EngineConfig::drain_quiet`] with nothing in
+    /// flight) or the drain timeout passes.
     fn start_drain(&mut self) {
         self.draining = true;
-        self.drain_timer.set(Instant::now() + self.config.drain_timeout);
+        let now = Instant::now();
+        if self.drain_timer.0.is_none() {
+            self.drain_timer.set(now + self.config.drain_timeout);
+        }
+        if let Some(go_away) = self.protocol.go_away() {
+            self.write(&go_away);
+        }
+        // The idle timer now measures the drain's quiet period, from now: a request the caller
+        // sent before it read the go-away (or, without one, just as the drain began) is still
+        // on its way, and closing at once would meet it with a reset.
+        self.last_active = now;
+        self.idle_timer.as_mut().reset(now + self.config.drain_quiet);
+    }
+
+    /// The peer shut down its write half: calls in flight are answered (within the drain
+    /// timeout), then the connection closes.
+    fn on_peer_done(&mut self) {
+        self.peer_done = true;
+        if self.drain_timer.0.is_none() {
+            self.drain_timer.set(Instant::now() + self.config.drain_timeout);
+        }
+    }
+
+    /// The drain timeout passed: every call still in flight is abandoned and its caller
+    /// answered with the protocol's error reply, and so is every whole request still buffered;
+    /// no caller is left without an answer.
+    fn on_drain_timeout(&mut self) {
+        let abandoned = self.calls.abandon_all();
+        warn!(
+            protocol = self.protocol.name(),
+            in_flight = abandoned.len(),
+            "drain timeout; answering the calls still in flight with an error"
+        );
+        for request in &abandoned {
+            let message = "the server stopped waiting for this call: drain timeout";
+            if let Some(reply) = self.protocol.error_reply(request, Failure::Timeout, message) {
+                self.write(&reply);
+            }
+        }
+        // Requests read but never dispatched did not run: say so.
+        while let Ok(Some(frame)) = self.rbuf.decode(&mut self.codec) {
+            let reply = match frame.kind() {
+                StreamKind::Request => self.protocol.error_reply(
+                    &frame,
+                    Failure::Overloaded,
+                    "not served: the server is shutting down",
+                ),
+                StreamKind::HeartbeatRequest => self.protocol.heartbeat_reply(&frame),
+                _ => None,
+            };
+            if let Some(reply) = reply {
+                self.write(&reply);
+            }
+        }
     }
 
     /// Starts (or stops) the clock of a partly read frame after a read: a new partial frame
@@ -474,13 +601,15 @@ where
     }
 
     fn idle_timer_armed(&self) -> bool {
-        self.config.idle_timeout.is_some() && !self.draining
+        (self.config.idle_timeout.is_some() || self.draining) && !self.peer_done
     }
 
-    /// Whether the idle timeout has passed with nothing read and nothing in flight; if not,
-    /// re-arms the (lazy) timer.
+    /// Whether the idle timeout (while draining: the drain's quiet period) has passed with
+    /// nothing read and nothing in flight; if not, re-arms the (lazy) timer.
     fn idle_expired(&mut self) -> bool {
-        let Some(idle) = self.config.idle_timeout else { return false };
+        let limit =
+            if self.draining { Some(self.config.drain_quiet) } else { self.config.idle_timeout };
+        let Some(idle) = limit else { return false };
         let now = Instant::now();
         let until = self.last_active + idle;
         if self.calls.is_empty() && until <= now {
@@ -538,7 +667,9 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::engine::test_protocol::{connected, echo, RawPeer, Tiny, TinyFrame, TINY};
+    use crate::engine::test_protocol::{
+        connected, echo, RawPeer, Tiny, TinyFrame, TINY, TINY_GO_AWAY,
+    };
     use crate::engine::{CallError, Client, Server};
 
     fn config() -> EngineConfig {
@@ -721,7 +852,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn shutdown_aborts_calls_after_the_drain_timeout() {
+    async fn the_drain_timeout_answers_calls_still_in_flight_with_an_error() {
         let server_config = EngineConfig { drain_timeout: Duration::from_secs(1), ..config() };
         let (client, server, token) = connected(picky, config(), server_config);
         let caller = client.clone();
@@ -731,7 +862,88 @@ mod tests {
         token.cancel();
         server.await.unwrap().unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(1));
-        assert_eq!(call.await.unwrap(), Err(CallError::Closed));
+        let reply = call.await.unwrap().expect("an answer, not a closed connection");
+        assert_eq!((reply.id, reply.status), (1, TinyFrame::status_of(Failure::Timeout)));
+    }
+
+    /// Serves `TINY_GO_AWAY` on an in-memory connection, calls run inline (as the gateway
+    /// runs them) or in tasks of their own.
+    fn go_away_server(
+        inline: bool,
+        config: EngineConfig,
+    ) -> (RawPeer, tokio::task::JoinHandle<Result<(), EngineError>>, CancellationToken) {
+        let (ours, peer) = RawPeer::pair();
+        let token = CancellationToken::new();
+        let (reader, writer) = tokio::io::split(ours);
+        let handler = Arc::new(picky);
+        let serve =
+            serve_halves(&TINY_GO_AWAY, reader, writer, handler, config, token.clone(), inline);
+        (peer, tokio::spawn(serve), token)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_draining_connection_says_go_away_and_serves_what_still_arrives() {
+        for inline in [false, true] {
+            let (mut peer, server, token) = go_away_server(inline, config());
+            peer.send(&TinyFrame::request(1, "300")).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            token.cancel();
+            let told = peer.recv().await.unwrap();
+            assert_eq!(told.kind, StreamKind::GoAway, "inline: {inline}");
+            // A request the caller sent before it read the go-away is served, not dropped.
+            peer.send(&TinyFrame::request(2, "100")).await;
+            let mut ids = vec![peer.recv().await.unwrap().id, peer.recv().await.unwrap().id];
+            ids.sort_unstable();
+            assert_eq!(ids, [1, 2]);
+            // Quiet for `drain_quiet` with nothing in flight: the connection closes.
+            let answered = Instant::now();
+            assert!(peer.recv().await.is_none());
+            assert_eq!(answered.elapsed(), config().drain_quiet);
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_timeout_answers_every_call_both_in_flight_and_unread() {
+        for inline in [false, true] {
+            let drain = EngineConfig { drain_timeout: Duration::from_secs(2), ..config() };
+            let (mut peer, server, token) = go_away_server(inline, drain);
+            peer.send(&TinyFrame::request(1, "60000")).await;
+            peer.send(&TinyFrame::new(StreamKind::OneWayRequest, 2, "60000")).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            token.cancel();
+            assert_eq!(peer.recv().await.unwrap().kind, StreamKind::GoAway);
+            let reply = peer.recv().await.unwrap();
+            let timeout = TinyFrame::status_of(Failure::Timeout);
+            assert_eq!((reply.id, reply.status), (1, timeout), "inline: {inline}");
+            assert!(peer.recv().await.is_none(), "nothing for the one-way call, then the close");
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_go_away_a_draining_connection_closes_once_quiet() {
+        let (mut idle, idle_server, token) = raw_server(picky, config());
+        let (mut busy, busy_server, busy_token) = raw_server(picky, config());
+        busy.send(&TinyFrame::request(1, "0")).await;
+        assert_eq!(busy.recv().await.unwrap().id, 1);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        busy.send(&TinyFrame::request(2, "500")).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let start = Instant::now();
+        token.cancel();
+        busy_token.cancel();
+        // Still answered after the drain began, and the close waits for a quiet period.
+        busy.send(&TinyFrame::request(3, "0")).await;
+        assert!(idle.recv().await.is_none());
+        assert_eq!(start.elapsed(), config().drain_quiet, "idle: closed after a quiet period");
+        idle_server.await.unwrap().unwrap();
+        let mut ids = vec![busy.recv().await.unwrap().id, busy.recv().await.unwrap().id];
+        ids.sort_unstable();
+        assert_eq!(ids, [2, 3]);
+        assert!(busy.recv().await.is_none());
+        assert_eq!(start.elapsed(), Duration::from_millis(490) + config().drain_quiet);
+        busy_server.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -20,8 +20,10 @@ const KINDS: [StreamKind; 6] = [
     StreamKind::GoAway,
 ];
 
-pub(crate) struct Tiny;
+/// The test protocol; with `GO_AWAY` it tells draining callers to go away.
+pub(crate) struct Tiny<const GO_AWAY: bool = false>;
 pub(crate) static TINY: Tiny = Tiny;
+pub(crate) static TINY_GO_AWAY: Tiny<true> = Tiny;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TinyFrame {
@@ -108,7 +110,7 @@ impl Codec for TinyCodec {
     }
 }
 
-impl Protocol for Tiny {
+impl<const GO_AWAY: bool> Protocol for Tiny<GO_AWAY> {
     type Frame = TinyFrame;
     type Codec = TinyCodec;
     fn name(&self) -> &'static str {
@@ -125,6 +127,9 @@ impl Protocol for Tiny {
     }
     fn heartbeat_reply(&self, request: &TinyFrame) -> Option<TinyFrame> {
         Some(TinyFrame::new(StreamKind::HeartbeatResponse, request.id, Bytes::new()))
+    }
+    fn go_away(&self) -> Option<TinyFrame> {
+        GO_AWAY.then(|| TinyFrame::new(StreamKind::GoAway, 0, Bytes::new()))
     }
     fn error_reply(&self, request: &TinyFrame, failure: Failure, msg: &str) -> Option<TinyFrame> {
         let mut reply = TinyFrame::new(StreamKind::Response, request.id, msg.to_owned());
