@@ -98,6 +98,78 @@ async fn run_drains_in_flight_requests_on_sigterm() {
     assert_eq!(exited.and_then(|s| s.code()), Some(0), "exits 0 after draining");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_ignores_sighup_and_serves_every_request_sent_during_the_drain() {
+    let engine = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
+    let handler = |request: BoltFrame| async move {
+        let id = u32::try_from(request.request_id().0).ok()?;
+        let reply = BoltFrame::response(BoltVersion::V1, id, ResponseStatus::Success);
+        reply.content(request.body().clone()).build().ok()
+    };
+    let backend = Server::bind(&BOLT_V1, "127.0.0.1:0", handler, engine).await.unwrap().spawn();
+    let port = free_port();
+    let yaml = format!(
+        "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{}\"\nlimits: {{ drain_timeout: 10s, drain_quiet: 500ms }}\nadmin: {{ address: null }}\n",
+        backend.local_addr()
+    );
+    let mut file = tempfile("signals.yaml");
+    file.1.write_all(yaml.as_bytes()).unwrap();
+    let mut child = Command::new(XPROXY)
+        .args(["run", "-c", &file.0, "--log-level", "info"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let client = loop {
+        match Client::connect(&BOLT_V1, address.as_str(), engine).await {
+            Ok(client) => break client,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("xproxy did not start: {e}"),
+        }
+    };
+    // 3 s of calls at 200/s on one connection: SIGHUP at 0.5 s, SIGTERM at 1.5 s.
+    let load = tokio::spawn(async move {
+        let mut calls = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        for i in 0..600u32 {
+            tick.tick().await;
+            let body = Bytes::from(format!("call {i}"));
+            let frame = BoltFrame::request(BoltVersion::V1, i + 1)
+                .header("service", "com.example.Any:1.0")
+                .content(body.clone())
+                .build()
+                .unwrap();
+            let client = client.clone();
+            calls.push(tokio::spawn(async move {
+                let reply = client.call(frame).await;
+                matches!(reply, Ok(r) if r.status() == Some(0) && r.body() == &body)
+            }));
+        }
+        let mut good = 0;
+        for call in calls {
+            good += usize::from(call.await.unwrap_or(false));
+        }
+        good
+    });
+    let pid = child.id().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the process");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let good = tokio::time::timeout(Duration::from_secs(10), load).await.unwrap().unwrap();
+    assert_eq!(good, 600, "every call answered, those sent during the drain included");
+    let exited = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(exited.and_then(|s| s.code()), Some(0), "exits 0 once drained");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("SIGHUP ignored"), "{log}");
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()

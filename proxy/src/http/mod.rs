@@ -125,6 +125,13 @@ fn epoch() -> Instant {
 }
 
 impl Activity {
+    /// No request yet; idle from now.
+    fn new() -> Activity {
+        let activity = Activity::default();
+        activity.stamp();
+        activity
+    }
+
     fn stamp(&self) {
         let nanos = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last.store(nanos, Ordering::Relaxed);
@@ -280,7 +287,7 @@ pub async fn serve(
         peer,
         peer_value: peer.and_then(|p| headers::peer_value(p.ip())),
         downstream,
-        activity: Activity::default(),
+        activity: Activity::new(),
         shutdown,
         abandon: CancellationToken::new(),
     });

@@ -12,6 +12,10 @@ TARGET is host:port (plaintext HTTP/2). KIND and ARGS, against service xproxy.te
                            (default a b c), so replies prove the stream is not buffered
   slow [MS]                Slow sleeping MS milliseconds (default 1000); with --timeout
                            shorter than that, the call ends DEADLINE_EXCEEDED
+  paced N MS               N Unary calls on one channel, one every MS milliseconds without
+                           waiting for replies (a fixed rate); prints {"event": "invoking"}
+                           first, then {"n", "codes": {status: count}, "details": {status:
+                           [first distinct details]}}
 --size N makes the unary payload N bytes of "x" (replies longer than 64 bytes are reported as
 "<N bytes>"); --repeat N makes N unary calls on one channel, stopping at the first failure.
 --timeout sets the call's deadline (sent as grpc-timeout); --metadata adds request metadata
@@ -42,6 +46,7 @@ KINDS = {
     "client_stream": ("ClientStream", "stream_unary"),
     "bidi": ("Bidi", "stream_stream"),
     "slow": ("Slow", "unary_unary"),
+    "paced": ("Unary", "unary_unary"),
 }
 
 
@@ -56,6 +61,29 @@ def metadata_dict(pairs):
             value = value.decode("utf-8", "replace")
         out[key] = value
     return out
+
+
+def paced(method, args):
+    n, every = int(args.args[0]), int(args.args[1])
+    method(b"warm", timeout=5)
+    sys.stdout.write(json.dumps({"event": "invoking", "calls": n}) + "\n")
+    sys.stdout.flush()
+    futures = []
+    for i in range(n):
+        futures.append(method.future(("paced-%d" % i).encode(), timeout=5))
+        time.sleep(every / 1000.0)
+    codes, details = {}, {}
+    for i, future in enumerate(futures):
+        try:
+            reply = future.result()
+            code = "OK" if reply == ("paced-%d" % i).encode() else "WRONG_REPLY"
+        except grpc.RpcError as error:
+            code = error.code().name
+            seen = details.setdefault(code, [])
+            if error.details() not in seen and len(seen) < 5:
+                seen.append(error.details())
+        codes[code] = codes.get(code, 0) + 1
+    return {"n": n, "codes": codes, "details": details}
 
 
 def run(args):
@@ -78,6 +106,10 @@ def run(args):
     method = getattr(channel, shape)(
         path, request_serializer=identity, response_deserializer=identity
     )
+    if args.kind == "paced":
+        result = paced(method, args)
+        channel.close()
+        return result
     kwargs = {"timeout": args.timeout, "metadata": metadata or None}
     replies = []
     call = None

@@ -199,9 +199,15 @@ impl Running {
 
     /// Waits for the client's exit and parses its result.
     pub async fn finish(self) -> Result<ClientRun> {
-        let Running { process, started } = self;
-        let output = tokio::task::spawn_blocking(move || process.wait_exit(RUN_LIMIT)).await??;
-        finish(output, started)
+        let started = self.started;
+        finish(self.finish_raw().await?, started)
+    }
+
+    /// Waits for the client's exit and returns everything it printed (for tools whose output
+    /// is not one JSON line).
+    pub async fn finish_raw(self) -> Result<PeerOutput> {
+        let Running { process, .. } = self;
+        Ok(tokio::task::spawn_blocking(move || process.wait_exit(RUN_LIMIT)).await??)
     }
 }
 
