@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use common::http::{command, curl, free_port, Nginx};
+use common::http::{curl, free_port, Nginx};
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
