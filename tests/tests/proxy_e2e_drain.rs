@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use common::http::{curl, free_port, Nginx};
+use common::http::{curl, fetch, free_port, silent_backend, Nginx};
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -133,8 +133,9 @@ fn http_config(grpc: bool, cluster_yaml: &str, limits_extra: &str) -> String {
         "{ path: { prefix: \"/\" } }"
     };
     let mut yaml = HEAD.to_owned();
+    let drain = if limits_extra.contains("drain_timeout") { "" } else { "  drain_timeout: 10s\n" };
     yaml.push_str(&format!(
-        "limits:\n  drain_timeout: 10s\n  drain_quiet: 500ms\n{limits_extra}\
+        "limits:\n{drain}  drain_quiet: 500ms\n{limits_extra}\
          http:\n  virtual_hosts:\n    - name: all\n      domains: [\"*\"]\n      routes:\n        \
          - name: all\n          match: {matcher}\n          action: {{ cluster: backend }}\n\
          clusters:\n{cluster_yaml}"
@@ -311,6 +312,26 @@ async fn grpc_calls_during_the_drain_are_answered_or_never_sent() -> Result<()> 
             );
         }
         tokio::time::timeout(Duration::from_secs(8), drained).await??;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_request_outlasting_the_drain_timeout_gets_504() -> Result<()> {
+    bounded(TEST_LIMIT, async {
+        let (silent, _held) = silent_backend().await?;
+        let backend = cluster("backend", &[silent], "http_protocol: http1");
+        let gateway = gateway(&http_config(false, &backend, "  drain_timeout: 1s\n")).await?;
+        let url = format!("http://{}/echo", port(&gateway)?);
+        let request = tokio::spawn(async move { fetch([url]).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        gateway.shutdown().await;
+        let reply = request.await??;
+        ensure!(reply.status == 504, "{:?}", reply.output);
+        ensure!(reply.body.contains("drain timeout"), "{}", reply.body);
+        ensure!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
         Ok(())
     })
     .await
