@@ -13,5 +13,6 @@ pub mod demo;
 pub mod gateway;
 pub mod http;
 pub mod listener;
+pub mod log_throttle;
 pub mod route;
 pub mod upstream;
