@@ -1,6 +1,7 @@
 //! Listeners: accept connections, sniff each one's first bytes, and hand it to its protocol's
 //! relay (or to a plain TCP fallback cluster, or close it when nothing recognises it).
 
+pub mod budget;
 mod prefixed;
 mod sniff;
 
