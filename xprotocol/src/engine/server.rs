@@ -343,7 +343,9 @@ where
                 }
                 Err(e) => {
                     let protocol = self.protocol.name();
-                    warn!(protocol, error = %e, "undecodable bytes; closing the connection");
+                    // The caller owns the connection's context (listener, peer) and reports
+                    // the error with it; one WARN line per bad frame is the caller's.
+                    debug!(protocol, error = %e, "undecodable bytes; closing the connection");
                     return Err(EngineError::Decode(e));
                 }
             };
