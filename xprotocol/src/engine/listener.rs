@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn, Instrument};
 
 use super::server::serve_halves;
-use super::{EngineConfig, Handler};
+use super::{EngineConfig, EngineError, Handler};
 use crate::Protocol;
 
 /// Pause after a failed accept (out of file descriptors, say) so the loop does not spin.
@@ -104,8 +104,14 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
                     let span = tracing::debug_span!("connection", protocol = name, %peer);
                     connections.spawn(
                         async move {
-                            if let Err(e) = serve.await {
-                                debug!(error = %e, "connection ended with an error");
+                            match serve.await {
+                                Ok(()) => {}
+                                // The one warning for a bad frame (the engine logs it at debug).
+                                Err(EngineError::Decode(e)) => warn!(
+                                    protocol = name, %peer, error = %e,
+                                    "bad frame; connection closed"
+                                ),
+                                Err(e) => debug!(error = %e, "connection ended with an error"),
                             }
                         }
                         .instrument(span),

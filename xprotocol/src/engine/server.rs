@@ -83,9 +83,9 @@ where
 /// finished (within the drain timeout) and answered before closing.
 ///
 /// # Errors
-/// [`EngineError::Decode`] if the peer sent bytes that are not a frame (logged with
-/// `tracing::warn!`; the connection is closed without a reply, since there is no request to
-/// answer), [`EngineError::Io`] if the socket failed. Handler tasks still running are aborted.
+/// [`EngineError::Decode`] if the peer sent bytes that are not a frame (the connection is
+/// closed without a reply, since there is no request to answer; logged only at debug level,
+/// so the caller, which knows the peer and listener, writes the one warning), [`EngineError::Io`] if the socket failed. Handler tasks still running are aborted.
 pub async fn serve_connection<P, H, IO>(
     protocol: &'static P,
     io: IO,
