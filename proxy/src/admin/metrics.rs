@@ -60,7 +60,8 @@ pub enum SniffFailure {
 }
 
 impl SniffFailure {
-    fn label(self) -> &'static str {
+    /// The value of the `reason` label (also used in log lines, so logs and metrics agree).
+    pub fn label(self) -> &'static str {
         match self {
             SniffFailure::Unrecognized => "unrecognized",
             SniffFailure::Timeout => "timeout",

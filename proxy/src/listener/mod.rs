@@ -160,7 +160,7 @@ async fn serve(
                 None => {
                     if let Some(suppressed) = UNRECOGNISED_LOG.allow() {
                         warn!(
-                            listener = %ctx.name, %peer, ?reason,
+                            listener = %ctx.name, %peer, reason = reason.label(),
                             first_bytes = %hex_prefix(&prefix), suppressed,
                             "unrecognised connection closed"
                         );
