@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -129,8 +128,7 @@ impl Gateway {
                 })?)),
                 None => None,
             };
-            let socket = TcpListener::bind(l.address)
-                .await
+            let socket = listener::bind(l.address, l.backlog)
                 .with_context(|| format!("binding listener {} on {}", l.name, l.address))?;
             let bound = socket.local_addr()?;
             info!(listener = %l.name, address = %bound, protocols = ?protocols.names(), "listening");

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod gateway;
 pub mod http;
 pub mod listener;
+pub mod log_throttle;
 pub mod route;
 pub mod signals;
 pub mod upstream;

@@ -1,5 +1,6 @@
 //! The `xproxy` command: `run`, `validate` and `demo`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,7 +13,13 @@ fn init_logging(level: LogLevel) {
     // RUST_LOG, when set, overrides the command-line level.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    // Colour only on a terminal: escape codes in a log file or a journal are noise.
+    let ansi = std::io::stdout().is_terminal();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// The async runtime: single-threaded for one worker, multi-threaded otherwise.

@@ -15,10 +15,13 @@
 //! | `request_retries_total` | counter | listener, protocol, route, cluster |
 //! | `downstream_connections_active` | gauge | listener, protocol |
 //! | `downstream_connections_total` | counter | listener, protocol |
+//! | `downstream_connections_sniffing` | gauge | listener |
+//! | `downstream_connections_refused_total` | counter | listener, reason |
 //! | `sniff_failures_total` | counter | listener, reason |
 //! | `decode_errors_total` | counter | listener, protocol |
 //! | `upstream_connections_active` | gauge | cluster |
 //! | `upstream_connections_total` | counter | cluster |
+//! | `admin_connections_refused_total` | counter | reason |
 //!
 //! A request answered without a route or cluster has those labels empty. Series are never
 //! removed: their number is bounded by the configuration (listeners × protocols × routes ×
@@ -57,12 +60,52 @@ pub enum SniffFailure {
 }
 
 impl SniffFailure {
-    fn label(self) -> &'static str {
+    /// The value of the `reason` label (also used in log lines, so logs and metrics agree).
+    pub fn label(self) -> &'static str {
         match self {
             SniffFailure::Unrecognized => "unrecognized",
             SniffFailure::Timeout => "timeout",
             SniffFailure::TooLarge => "too_large",
             SniffFailure::Closed => "closed",
+        }
+    }
+}
+
+/// Why a listener closed a connection because of its limits, for
+/// `downstream_connections_refused_total{reason}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The connection was recognised but the listener already serves `max_connections`.
+    MaxConnections,
+    /// The connection was still being sniffed (had not sent enough to be recognised) and was
+    /// the oldest such one when a new connection arrived with the sniff budget full.
+    SniffEvicted,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::MaxConnections => "max_connections",
+            Refusal::SniffEvicted => "sniff_evicted",
+        }
+    }
+}
+
+/// Why the admin listener closed a connection because of its limit, for
+/// `admin_connections_refused_total{reason}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdminRefusal {
+    /// An idle admin connection (the oldest) was closed to make room for a new one.
+    Evicted,
+    /// Every admin connection was answering a request; the new one was closed.
+    AllBusy,
+}
+
+impl AdminRefusal {
+    fn label(self) -> &'static str {
+        match self {
+            AdminRefusal::Evicted => "evicted",
+            AdminRefusal::AllBusy => "all_busy",
         }
     }
 }
@@ -140,6 +183,22 @@ struct SniffLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    listener: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClusterLabels {
     cluster: String,
 }
@@ -153,6 +212,9 @@ pub struct Metrics {
     retries: Family<RequestLabels, Counter>,
     downstream_active: Family<ConnectionLabels, Gauge>,
     downstream_total: Family<ConnectionLabels, Counter>,
+    sniffing: Family<ListenerLabels, Gauge>,
+    refused: Family<RefusalLabels, Counter>,
+    admin_refused: Family<ReasonLabels, Counter>,
     sniff_failures: Family<SniffLabels, Counter>,
     decode_errors: Family<ConnectionLabels, Counter>,
     upstream_active: Family<ClusterLabels, Gauge>,
@@ -182,6 +244,9 @@ impl Metrics {
         let retries = Family::default();
         let downstream_active = Family::default();
         let downstream_total = Family::default();
+        let sniffing = Family::default();
+        let refused = Family::default();
+        let admin_refused = Family::default();
         let sniff_failures = Family::default();
         let decode_errors = Family::default();
         let upstream_active = Family::default();
@@ -214,6 +279,24 @@ impl Metrics {
             downstream_total.clone(),
         );
         registry.register(
+            "downstream_connections_sniffing",
+            "Open downstream connections whose protocol is not recognised yet",
+            sniffing.clone(),
+        );
+        registry.register(
+            "downstream_connections_refused",
+            "Downstream connections closed by the listener's limits, by reason (max_connections: \
+             recognised with the listener full; sniff_evicted: the oldest still-sniffing \
+             connection, closed to make room for a new one)",
+            refused.clone(),
+        );
+        registry.register(
+            "admin_connections_refused",
+            "Admin connections closed by the admin listener's limit, by reason (evicted: the \
+             oldest idle one, for a new one; all_busy: the new one, every other being busy)",
+            admin_refused.clone(),
+        );
+        registry.register(
             "sniff_failures",
             "Connections closed because no protocol was recognised, by reason",
             sniff_failures.clone(),
@@ -241,6 +324,9 @@ impl Metrics {
             retries,
             downstream_active,
             downstream_total,
+            sniffing,
+            refused,
+            admin_refused,
             sniff_failures,
             decode_errors,
             upstream_active,
@@ -303,7 +389,26 @@ impl Metrics {
         ConnectionGuard::up(self.downstream_active.get_or_create(&labels).clone())
     }
 
-    /// Counts a connection closed because sniffing gave up.
+    /// Holds one connection in `downstream_connections_sniffing` until the guard is dropped;
+    /// take it on accept and drop it once the protocol is known (or the connection closes).
+    pub fn sniffing_started(&self, listener: &str) -> ConnectionGuard {
+        let labels = ListenerLabels { listener: listener.to_owned() };
+        ConnectionGuard::up(self.sniffing.get_or_create(&labels).clone())
+    }
+
+    /// Counts a downstream connection closed by the listener's limits.
+    pub fn connection_refused(&self, listener: &str, reason: Refusal) {
+        let labels = RefusalLabels { listener: listener.to_owned(), reason: reason.label() };
+        self.refused.get_or_create(&labels).inc();
+    }
+
+    /// Counts an admin connection closed by the admin listener's limit.
+    pub fn admin_connection_refused(&self, reason: AdminRefusal) {
+        self.admin_refused.get_or_create(&ReasonLabels { reason: reason.label() }).inc();
+    }
+
+    /// Counts a connection closed because sniffing gave up (`Timeout`: the peer stayed silent,
+    /// or too slow, for the whole sniff timeout).
     pub fn sniff_failed(&self, listener: &str, reason: SniffFailure) {
         let labels = SniffLabels { listener: listener.to_owned(), reason: reason.label() };
         self.sniff_failures.get_or_create(&labels).inc();

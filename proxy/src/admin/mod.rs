@@ -7,5 +7,7 @@ mod histogram;
 pub mod metrics;
 pub mod server;
 
-pub use metrics::{ConnectionGuard, Metrics, MetricsScope, RequestMetrics, SniffFailure};
+pub use metrics::{
+    AdminRefusal, ConnectionGuard, Metrics, MetricsScope, Refusal, RequestMetrics, SniffFailure,
+};
 pub use server::{bind, serve};

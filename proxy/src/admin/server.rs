@@ -1,10 +1,15 @@
 //! The admin HTTP/1.1 server: `/metrics`, `/ready` and an index.
 //!
 //! It is small on purpose and bounded everywhere, since it may be reachable by more than the
-//! scraper: at most [`MAX_CONNECTIONS`] connections at once (more are closed on accept),
-//! headers must arrive within [`HEADER_READ_TIMEOUT`], a connection lives at most
-//! [`MAX_CONNECTION_AGE`] (then it is closed after its current request), request bodies are
-//! refused beyond [`MAX_BODY_BYTES`] and header blocks beyond 16 KiB or 32 headers.
+//! scraper, and yet a monitoring probe must always get through: at most [`MAX_CONNECTIONS`]
+//! connections at once, and when that many are open a new one closes the oldest *idle* one
+//! (not answering a request) rather than being refused, so idle or silent connections can
+//! never lock out a fresh `/ready`; only when every connection is busy answering is the new
+//! one closed. A request's headers, and the next request on a kept-alive connection, must
+//! arrive within [`HEADER_READ_TIMEOUT`] (so an idle connection lives at most that long), a
+//! connection lives at most [`MAX_CONNECTION_AGE`] (then it is closed after its current
+//! request), request bodies are refused beyond [`MAX_BODY_BYTES`] and header blocks beyond
+//! 16 KiB or 32 headers.
 
 use std::convert::Infallible;
 use std::io;
@@ -21,16 +26,23 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::{self, Metrics};
+use super::metrics::{self, AdminRefusal, Metrics};
+use crate::listener::budget::{Admission, EvictingBudget, Ticket};
+use crate::log_throttle::{LogThrottle, DEFAULT_PERIOD};
 
 /// Most admin connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
-/// How long a client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may sit idle before its next request. A scraper or probe sends its request as
+/// soon as it connects; 2 s leaves room for a loaded machine and frees a silent connection's
+/// place quickly.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// The accept backlog of the admin listener: probes arrive a few at a time, but a burst must
+/// not wait on SYN retransmits.
+pub const BACKLOG: u32 = 128;
 /// How long one connection may stay open (keep-alive included).
 pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 /// Largest request body accepted (none of the endpoints takes one).
@@ -42,13 +54,18 @@ const INDEX: &str = "xproxy admin\n\n\
 GET /metrics  Prometheus metrics (OpenMetrics text)\n\
 GET /ready    200 when the gateway is ready for traffic, 503 otherwise\n";
 
-/// Binds the admin listener.
+/// Binds the admin listener (with `SO_REUSEADDR` and a backlog of [`BACKLOG`]).
 ///
 /// # Errors
 /// The bind error (address in use, not available, permission denied).
 pub async fn bind(address: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(address).await
+    crate::listener::bind(address, BACKLOG)
 }
+
+// Refusals and evictions are logged at most once per second, with the number held back.
+static EVICTED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
+static REFUSED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
+static ACCEPT_FAILED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 
 /// Serves the admin endpoints on `listener` until `shutdown` fires, then lets open connections
 /// finish their current request (up to 5 s) and returns.
@@ -61,7 +78,7 @@ pub async fn serve(
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let open = EvictingBudget::new(MAX_CONNECTIONS);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -69,21 +86,40 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                        tracing::warn!(%peer, "admin connection refused: too many open");
-                        continue;
+                    let ticket = match open.admit(peer) {
+                        Admission::Admitted { ticket, evicted } => {
+                            if let Some(evicted) = evicted {
+                                metrics.admin_connection_refused(AdminRefusal::Evicted);
+                                if let Some(suppressed) = EVICTED_LOG.allow() {
+                                    tracing::warn!(
+                                        peer = %evicted, suppressed,
+                                        "idle admin connection closed to make room for a new one"
+                                    );
+                                }
+                            }
+                            ticket
+                        }
+                        Admission::Full => {
+                            metrics.admin_connection_refused(AdminRefusal::AllBusy);
+                            if let Some(suppressed) = REFUSED_LOG.allow() {
+                                tracing::warn!(
+                                    %peer, suppressed,
+                                    "admin connection refused: every connection is busy"
+                                );
+                            }
+                            continue;
+                        }
                     };
                     let metrics = Arc::clone(&metrics);
                     let ready = Arc::clone(&ready);
                     let shutdown = shutdown.clone();
-                    connections.spawn(async move {
-                        serve_connection(stream, metrics, ready, shutdown).await;
-                        drop(permit);
-                    });
+                    connections.spawn(serve_connection(stream, ticket, metrics, ready, shutdown));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "admin accept failed");
+                    if let Some(suppressed) = ACCEPT_FAILED_LOG.allow() {
+                        tracing::warn!(%error, suppressed, "admin accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -100,16 +136,26 @@ pub async fn serve(
     // Dropping the set aborts whatever is left.
 }
 
+/// Serves one admin connection until it closes, its age runs out, shutdown, or it is evicted
+/// (`ticket`: its place among the open admin connections, marked busy while a request is being
+/// answered so that only idle connections are evicted).
 async fn serve_connection(
     stream: TcpStream,
+    ticket: Ticket<SocketAddr>,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
+    let busy = ticket.busy_marker();
     let service = service_fn(move |request| {
         let metrics = Arc::clone(&metrics);
         let ready = Arc::clone(&ready);
-        async move { Ok::<_, Infallible>(respond(request, &metrics, &ready).await) }
+        let busy = busy.enter();
+        async move {
+            let response = respond(request, &metrics, &ready).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -135,6 +181,15 @@ async fn serve_connection(
                 connection.as_mut().graceful_shutdown();
             }
             () = &mut age, if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = ticket.evicted(), if !closing => {
+                // Evicted while idle: nothing to finish, close now. A request that started
+                // since is finished first.
+                if !ticket.is_busy() {
+                    return;
+                }
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }

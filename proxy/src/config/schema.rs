@@ -53,6 +53,15 @@ pub struct ListenerConfig {
     /// Default: none (such connections are counted, logged with their first bytes, and closed).
     #[serde(default)]
     pub fallback_cluster: Option<String>,
+    /// Accept backlog: connections the kernel completes and queues before the gateway accepts
+    /// them. Default 1024. The kernel caps it at `net.core.somaxconn` (4096 by default since
+    /// Linux 5.4, 128 before).
+    #[serde(default = "default_backlog")]
+    pub backlog: u32,
+}
+
+fn default_backlog() -> u32 {
+    crate::listener::DEFAULT_BACKLOG
 }
 
 /// Bounds on protocol detection for a new connection.
@@ -64,11 +73,29 @@ pub struct SniffConfig {
     /// Time allowed for the first bytes to arrive and be recognised. Default 5s.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Connections of this listener being sniffed at once (accepted, protocol not known yet).
+    /// They do not count against `limits.max_connections`, which only recognised connections
+    /// take; when this budget is full, a new connection closes the oldest one still being
+    /// sniffed, so silent connections cannot lock real clients out. Default
+    /// `min(limits.max_connections / 4, 1024)`, at least 1 (see [`SniffConfig::pending_budget`]).
+    pub max_pending: Option<usize>,
 }
 
 impl Default for SniffConfig {
     fn default() -> Self {
-        SniffConfig { max_bytes: 64, timeout: Duration::from_secs(5) }
+        SniffConfig { max_bytes: 64, timeout: Duration::from_secs(5), max_pending: None }
+    }
+}
+
+impl SniffConfig {
+    /// The sniff budget: `max_pending`, or by default a quarter of `max_connections` capped at
+    /// 1024. A quarter because sniffing is brief for a real client (one round trip), so a
+    /// listener never has more than a fraction of its connections in that state; 1024 because
+    /// that covers a burst of a thousand connects all waiting on their first bytes at once,
+    /// while a flood of silent sockets can hold no more than that many (64 bytes of buffer and
+    /// a small task each).
+    pub fn pending_budget(&self, max_connections: usize) -> usize {
+        self.max_pending.unwrap_or((max_connections / 4).min(1024)).max(1)
     }
 }
 

@@ -223,6 +223,14 @@ impl<'a> Checker<'a> {
                 listener.sniff.timeout,
                 "no connection could be recognised",
             );
+            if let Some(max_pending) = listener.sniff.max_pending {
+                self.positive(
+                    sniff.key("max_pending"),
+                    max_pending,
+                    "no connection could be sniffed",
+                );
+            }
+            self.positive(at.key("backlog"), listener.backlog as usize, "no connection could wait");
             if let Some(fallback) = &listener.fallback_cluster {
                 self.cluster_ref(at.key("fallback_cluster"), fallback, clusters);
             }

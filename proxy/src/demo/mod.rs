@@ -330,6 +330,7 @@ fn demo_config(backends: &[(&str, &ServerHandle)]) -> Config {
             protocols: None,
             sniff: Default::default(),
             fallback_cluster: None,
+            backlog: crate::listener::DEFAULT_BACKLOG,
         }],
         admin: AdminConfig { address: Some(SocketAddr::from(([127, 0, 0, 1], 0))) },
         ..Config::default()

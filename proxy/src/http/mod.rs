@@ -273,7 +273,7 @@ pub async fn serve(
             // close rather than guess.
             return tracing::warn!(
                 protocol = other,
-                ?peer,
+                peer = %display_peer(peer),
                 "no server for this protocol; connection closed"
             );
         }
@@ -334,6 +334,6 @@ pub async fn serve(
         }
     };
     if let Err(error) = served {
-        debug!(protocol, ?peer, %error, "HTTP connection ended with an error");
+        debug!(protocol, peer = %display_peer(peer), %error, "HTTP connection ended with an error");
     }
 }

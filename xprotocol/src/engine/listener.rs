@@ -106,9 +106,10 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
                         async move {
                             match serve.await {
                                 Ok(()) => {}
+                                // The one warning for a bad frame (the engine logs it at debug).
                                 Err(EngineError::Decode(e)) => warn!(
                                     protocol = name, %peer, error = %e,
-                                    "undecodable bytes; connection closed"
+                                    "bad frame; connection closed"
                                 ),
                                 Err(e) => debug!(error = %e, "connection ended with an error"),
                             }

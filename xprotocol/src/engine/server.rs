@@ -421,8 +421,10 @@ where
                     return Ok(());
                 }
                 Err(e) => {
-                    // The caller of the engine reports it (with the peer and listener).
-                    debug!(protocol = self.protocol.name(), error = %e, "undecodable bytes");
+                    let protocol = self.protocol.name();
+                    // The caller owns the connection's context (listener, peer) and reports
+                    // the error with it; one WARN line per bad frame is the caller's.
+                    debug!(protocol, error = %e, "undecodable bytes; closing the connection");
                     return Err(EngineError::Decode(e));
                 }
             };

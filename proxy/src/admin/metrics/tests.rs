@@ -201,3 +201,35 @@ fn families_carry_type_and_help_lines() {
     assert!(text.contains("# TYPE xproxy_downstream_connections_active gauge\n"), "{text}");
     assert!(text.contains("# HELP xproxy_sniff_failures "), "{text}");
 }
+
+#[test]
+fn sniffing_gauge_and_refusals_are_counted_by_listener_and_reason() {
+    let metrics = Metrics::new();
+    let sniffing = |m: &Metrics| {
+        value(
+            &parse(&m.render()),
+            "xproxy_downstream_connections_sniffing",
+            &[("listener", "main")],
+        )
+    };
+    let first = metrics.sniffing_started("main");
+    let second = metrics.sniffing_started("main");
+    assert_eq!(sniffing(&metrics), Some(2.0));
+    drop(first);
+    drop(second);
+    assert_eq!(sniffing(&metrics), Some(0.0));
+
+    metrics.connection_refused("main", Refusal::MaxConnections);
+    metrics.connection_refused("main", Refusal::SniffEvicted);
+    metrics.connection_refused("main", Refusal::SniffEvicted);
+    metrics.admin_connection_refused(AdminRefusal::Evicted);
+    let samples = parse(&metrics.render());
+    let refused = |reason| {
+        let labels = [("listener", "main"), ("reason", reason)];
+        value(&samples, "xproxy_downstream_connections_refused_total", &labels)
+    };
+    assert_eq!(refused("max_connections"), Some(1.0));
+    assert_eq!(refused("sniff_evicted"), Some(2.0));
+    let admin = [("reason", "evicted")];
+    assert_eq!(value(&samples, "xproxy_admin_connections_refused_total", &admin), Some(1.0));
+}

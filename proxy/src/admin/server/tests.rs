@@ -176,3 +176,42 @@ async fn oversized_header_blocks_are_refused() {
     assert_eq!(status, 431, "more than 32 headers");
     admin.stop().await;
 }
+
+/// With more idle connections open than the limit (silent ones and ones stuck mid-headers), a
+/// fresh `/ready` is still answered at once: it evicts the oldest idle connection instead of
+/// being refused or waiting for the header timeout to free a place.
+#[tokio::test]
+async fn a_fresh_probe_gets_through_many_idle_connections() {
+    let admin = start().await;
+    admin.ready.store(true, Ordering::Release);
+    let mut idle = Vec::new();
+    for i in 0..MAX_CONNECTIONS + 36 {
+        let mut stream = TcpStream::connect(admin.address).await.expect("connect");
+        if i % 2 == 1 {
+            stream.write_all(b"GET /ready HTTP/1.1\r\n").await.expect("write");
+        }
+        idle.push(stream);
+    }
+    // Let the server accept them all before probing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = exchange(admin.address, &get("/ready")).await;
+    let elapsed = started.elapsed();
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    assert!(elapsed < HEADER_READ_TIMEOUT / 2, "/ready took {elapsed:?}");
+
+    // The oldest idle connection was the one closed.
+    let mut buffer = Vec::new();
+    let first = idle.first_mut().expect("connections");
+    let closed = tokio::time::timeout(BOUND, first.read_to_end(&mut buffer)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the oldest idle connection is closed");
+    let text = admin.metrics.render();
+    let evicted = text
+        .lines()
+        .find_map(|l| l.strip_prefix("xproxy_admin_connections_refused_total{reason=\"evicted\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(evicted >= 37.0, "36 idle ones over the limit plus the probe evicted: {text}");
+    drop(idle);
+    admin.stop().await;
+}

@@ -321,3 +321,23 @@ fn unused_clusters_and_idle_retry_settings_are_warnings() {
     let retry = with("{per_try_timeout: 500ms}", "{retriable_statuses: [500]}");
     assert_eq!(check(&retry).warnings[0].path, "routes[0].routes[0].retry.retriable_statuses");
 }
+
+#[test]
+fn sniff_max_pending_and_backlog_are_positive() {
+    for (field, value, path) in [
+        ("sniff: {max_pending: 0}", false, "listeners[0].sniff.max_pending"),
+        ("backlog: 0", false, "listeners[0].backlog"),
+        ("sniff: {max_pending: 1}", true, ""),
+        ("backlog: 4096", true, ""),
+    ] {
+        let text = with(
+            "    fallback_cluster: raw\n",
+            &format!("    fallback_cluster: raw\n    {field}\n"),
+        );
+        let report = check(&text);
+        assert_eq!(report.is_ok(), value, "{field}: {:?}", report.errors);
+        if !value {
+            assert_eq!(only_error(&report).0, path);
+        }
+    }
+}
