@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::diagnostic::{Diagnostic, FieldPath};
+use super::diagnostic::{did_you_mean, Diagnostic, FieldPath};
 use super::locate::locate;
 use super::schema::*;
 
@@ -111,13 +111,15 @@ impl<'a> Checker<'a> {
     fn protocol(&mut self, path: FieldPath, name: &str) {
         if !self.known_protocols.contains(&name) {
             let known = self.known_protocols.join(", ");
-            self.error(path, format!("unknown protocol `{name}` (registered: {known})"));
+            let hint = did_you_mean(name, self.known_protocols.iter().copied());
+            self.error(path, format!("unknown protocol `{name}`{hint} (registered: {known})"));
         }
     }
 
     fn cluster_ref(&mut self, path: FieldPath, name: &str, clusters: &Clusters<'_>) {
         if !clusters.contains_key(name) {
-            self.error(path, format!("no cluster named `{name}`"));
+            let hint = did_you_mean(name, clusters.keys().copied());
+            self.error(path, format!("no cluster named `{name}`{hint}"));
         }
     }
 

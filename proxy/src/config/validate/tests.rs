@@ -145,13 +145,13 @@ fn routes_name_existing_clusters_with_positive_weights() {
         &with("{cluster: orders}", "{cluster: ordrs}"),
         "routes[0].routes[0].action.cluster",
         12,
-        "no cluster named `ordrs`",
+        "no cluster named `ordrs` (did you mean `orders`?)",
     );
     assert_error(
         &with("{cluster: raw, weight: 10}", "{cluster: rw, weight: 10}"),
         "routes[0].routes[1].action.weighted_clusters[1].cluster",
         20,
-        "no cluster named `rw`",
+        "no cluster named `rw` (did you mean `raw`?)",
     );
     assert_error(
         &with("{cluster: raw, weight: 10}", "{cluster: raw, weight: 0}"),
@@ -174,6 +174,25 @@ fn the_fallback_cluster_exists() {
         "listeners[0].fallback_cluster",
         5,
         "no cluster named `tcp`",
+    );
+    let (_, _, message) =
+        only_error(&check(&with("fallback_cluster: raw", "fallback_cluster: tcp")));
+    assert!(!message.contains("did you mean"), "nothing is near `tcp`: {message}");
+    assert_error(
+        &with("fallback_cluster: raw", "fallback_cluster: raws"),
+        "listeners[0].fallback_cluster",
+        5,
+        "no cluster named `raws` (did you mean `raw`?)",
+    );
+}
+
+#[test]
+fn an_unknown_protocol_suggests_the_nearest() {
+    assert_error(
+        &with("protocols: [bolt, dubbo]", "protocols: [bolt, dubo]"),
+        "listeners[0].protocols[1]",
+        4,
+        "unknown protocol `dubo` (did you mean `dubbo`?) (registered:",
     );
 }
 
