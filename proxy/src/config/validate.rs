@@ -14,9 +14,9 @@ use super::diagnostic::{did_you_mean, Diagnostic, FieldPath};
 use super::locate::locate;
 use super::schema::*;
 
-/// The smallest `sniff.max_bytes`: the HTTP/2 connection preface, the longest opening a shipped
-/// detector needs to see whole, is 24 bytes (the RPC detectors decide within 4, HTTP/1.1's
-/// within 16).
+/// The smallest `sniff.max_bytes`: the HTTP/2 connection preface and a Bolt v2 request's fixed
+/// header, the longest openings a shipped detector needs to see whole, are 24 bytes (the other
+/// RPC detectors decide within 22, HTTP/1.1's within 16).
 pub const MIN_SNIFF_BYTES: usize = 24;
 
 /// Protocols routed by `http.virtual_hosts` rather than by a `routes:` table.
