@@ -161,3 +161,39 @@ async fn callers_hanging_up_mid_upload_do_not_eject_the_endpoint() -> Result<()>
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_http2_upload_gets_408_on_its_stream_only() -> Result<()> {
+    bounded(TEST_LIMIT, async {
+        let upstream = patient_upstream().await?;
+        let gateway = gateway(&config(upstream)).await?;
+        let addr = port(&gateway)?;
+
+        let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await?).await?;
+        tokio::spawn(connection);
+        let mut client = client.ready().await?;
+        let stalled =
+            ::http::Request::post("http://x/upload").header("content-length", "1000").body(())?;
+        let (response, mut body) = client.send_request(stalled, false)?;
+        body.send_data(bytes::Bytes::from_static(&[b'y'; 10]), false)?;
+        let response = timeout(Duration::from_secs(5), response).await??;
+        ensure!(response.status() == 408, "{response:?}");
+
+        // The same connection still serves a whole upload.
+        let mut client = client.ready().await?;
+        let whole =
+            ::http::Request::post("http://x/upload").header("content-length", "1000").body(())?;
+        let (response, mut body) = client.send_request(whole, false)?;
+        body.send_data(bytes::Bytes::from_static(&[b'x'; 1000]), true)?;
+        let response = timeout(Duration::from_secs(5), response).await??;
+        ensure!(response.status() == 200, "{response:?}");
+
+        let metrics = admin_get(&gateway, "/metrics").await?;
+        let errors = |class| errors_total(&metrics, "http2", "up", class);
+        ensure!(errors("timeout") == 0.0, "counted as an upstream timeout:\n{metrics}");
+        ensure!(errors("bad_request") == 1.0, "not counted as the caller's:\n{metrics}");
+        gateway.shutdown().await;
+        Ok(())
+    })
+    .await
+}
