@@ -1,9 +1,9 @@
 //! Detection micro-benchmarks:
 //!
 //! - `detect_all/<input>`: [`ProtocolSet::detect`] over every registered protocol, on each
-//!   protocol's first 16 bytes, on an HTTP/1.1 request and on 16 random bytes (the set is built
+//!   protocol's first 24 bytes, on an HTTP/1.1 request and on 24 random bytes (the set is built
 //!   once, as the listener does);
-//! - `detect_own/<protocol>`: each protocol's own detector on its first 16 bytes;
+//! - `detect_own/<protocol>`: each protocol's own detector on its first 24 bytes;
 //! - `protocol_set_all`: building the set itself (collect and sort the registrations).
 //!
 //! Times are on the thread's CPU clock (see `xproxy_benches::clock`). Run with

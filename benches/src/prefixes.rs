@@ -6,8 +6,10 @@ use xprotocol::EncodeError;
 
 use crate::Subject;
 
-/// How many bytes of a connection detection is measured on.
-pub const PREFIX_LEN: usize = 16;
+/// How many bytes of a connection detection is measured on: the longest fixed header a
+/// detector reads before it matches (Bolt v2's request, 24 bytes, whose declared lengths are
+/// checked against the limits).
+pub const PREFIX_LEN: usize = 24;
 
 /// An HTTP/1.1 request line and the start of its headers: what a misdirected HTTP client
 /// sends to an RPC port.

@@ -32,8 +32,9 @@ impl BoltCodec {
         self.version
     }
 
-    /// Checks the fixed header: field combinations and declared lengths.
-    fn check(&self, h: &FixedHeader) -> Result<(), DecodeError> {
+    /// Checks the fixed header: field combinations and declared lengths. Detection runs the
+    /// same check, so that it refuses exactly what decoding would.
+    pub(crate) fn check(&self, h: &FixedHeader) -> Result<(), DecodeError> {
         let v = self.version;
         if layout::kind_of(h.cmd_type, h.cmdcode).is_none() {
             return Err(DecodeError::Unsupported {

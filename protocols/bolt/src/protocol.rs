@@ -89,9 +89,22 @@ impl Protocol for Bolt {
     /// Checks, in wire order and as soon as each byte is there: the proto byte; in v2 `ver1`
     /// (1 or 2); the type (0, 1, 2); the command code's high byte (0) and its low byte
     /// against the type (0/2 for responses, 0/1/100 for requests, 1/100 for one-way); in v2 the
-    /// switch byte (0 or 1). These are exactly the fields the decoder refuses on, so detection
-    /// never refuses what the codec accepts. `ver2` and the codec byte are not checked: SOFARPC
-    /// lets users register serialisers with their own codes, and the decoder accepts any.
+    /// switch byte (0 or 1). Any of these refuses at once. Then, once the whole fixed header
+    /// (20 to 24 bytes) is there, its declared lengths go through the decoder's own check at
+    /// [`Limits::DEFAULT`]: class and header lengths as Java shorts, the content length as a
+    /// Java int, class + header within `max_header_bytes`, the frame within `max_frame_bytes`;
+    /// and a heartbeat, heartbeat ack or GoAway must be empty (no class, header or content).
+    /// The decoder would take a non-empty one, but no peer sends it (sofa-bolt's heartbeat
+    /// commands have no body), and it is what a Tars packet of exactly 16 MiB looks like
+    /// (`01 00 00 00` is Bolt v1's proto, response type and heartbeat code; the bytes where
+    /// Bolt's lengths sit are TLV fields, never all zero).
+    ///
+    /// So detection refuses exactly what the codec refuses, and no earlier than it can be
+    /// sure: the first four bytes alone are too weak a signature (`01 00 00 00` is also a Tars
+    /// length prefix of exactly 16 MiB), so `Match` waits for the lengths. A first frame over
+    /// the *default* limits is not detected even where larger limits are configured. `ver2`
+    /// and the codec byte are not checked: SOFARPC lets users register serialisers with their
+    /// own codes, and the decoder accepts any.
     fn detect(&self, prefix: &[u8]) -> DetectResult {
         let v = self.version;
         let byte = |at: usize, ok: &dyn Fn(u8) -> bool| match prefix.get(at) {
@@ -113,7 +126,26 @@ impl Protocol for Bolt {
         if v == BoltVersion::V2 {
             result = result.and(byte(v.switch_offset(), &|b| b <= layout::SWITCH_CRC));
         }
-        result
+        if result != DetectResult::Match {
+            return result;
+        }
+        let response = cmd_type == Some(layout::TYPE_RESPONSE);
+        let Some(fixed) = prefix.get(..v.fixed_len(response)) else {
+            return DetectResult::NeedMore;
+        };
+        let Ok(header) = layout::parse(v, fixed) else { return DetectResult::NoMatch };
+        let control = matches!(
+            layout::kind_of(header.cmd_type, header.cmdcode),
+            Some(StreamKind::HeartbeatRequest | StreamKind::HeartbeatResponse | StreamKind::GoAway)
+        );
+        let empty = header.class_len == 0 && header.header_len == 0 && header.content_len == 0;
+        let refused =
+            BoltCodec::new(v, Limits::DEFAULT).check(&header).is_err() || (control && !empty);
+        if refused {
+            DetectResult::NoMatch
+        } else {
+            DetectResult::Match
+        }
     }
 
     fn codec(&self, limits: Limits) -> BoltCodec {

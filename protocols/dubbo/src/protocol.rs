@@ -6,15 +6,20 @@ use xprotocol::{Codec, DetectResult, Failure, Frame, Limits, Protocol, RequestId
 use crate::builder::RequestBuilder;
 use crate::codec::DubboCodec;
 use crate::frame::DubboFrame;
-use crate::header::{serialization, Header, FLAG_REQUEST, FLAG_TWO_WAY, MAGIC, SERIALIZATION_MASK};
+use crate::header::{
+    serialization, Header, FLAG_REQUEST, FLAG_TWO_WAY, HEADER_LEN, MAGIC, SERIALIZATION_MASK,
+};
 use crate::status::{self, Status};
 
 /// The Dubbo 2.x exchange protocol, registered as `"dubbo"`.
 ///
-/// Detection decides from the first four bytes: the magic `da bb`, a flags byte whose
+/// Detection refuses from the first four bytes: the magic `da bb`, a flags byte whose
 /// serialization id Dubbo defines, and a status byte consistent with it (0 on a request; a
-/// defined status, and no two-way bit, on a response). Request ids are the full u64;
-/// connections are multiplexed.
+/// defined status, and no two-way bit, on a response). It matches once the whole 16-byte
+/// header is there and its body length passes the codec's frame limit at
+/// [`Limits::DEFAULT`], so that detection never claims what decoding refuses (a first frame
+/// over the default 16 MiB is not detected even where a larger limit is configured). Request
+/// ids are the full u64; connections are multiplexed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Dubbo;
 
@@ -46,7 +51,14 @@ impl Protocol for Dubbo {
             return DetectResult::NeedMore;
         };
         let consistent = if request { status == 0 } else { Status::from_code(status).is_some() };
-        if consistent {
+        if !consistent {
+            return DetectResult::NoMatch;
+        }
+        let Some(&body_len) = prefix.get(12..HEADER_LEN).and_then(|b| b.first_chunk::<4>()) else {
+            return DetectResult::NeedMore;
+        };
+        let total = HEADER_LEN as u64 + u64::from(u32::from_be_bytes(body_len));
+        if Limits::DEFAULT.check_frame(total).is_ok() {
             DetectResult::Match
         } else {
             DetectResult::NoMatch
@@ -134,15 +146,29 @@ mod tests {
     use xprotocol::ProtocolSet;
 
     #[test]
-    fn detects_from_four_bytes() {
+    fn refuses_from_four_bytes_and_matches_on_the_header() {
         let d = |b: &[u8]| Protocol::detect(&Dubbo, b);
+        // A header of `start` with an id of 7 and a body length of `body`.
+        let header = |start: [u8; 4], body: u32| {
+            let mut h = start.to_vec();
+            h.extend_from_slice(&7u64.to_be_bytes());
+            h.extend_from_slice(&body.to_be_bytes());
+            h
+        };
         assert_eq!(d(&[]), DetectResult::NeedMore);
         assert_eq!(d(&[0xda]), DetectResult::NeedMore);
         assert_eq!(d(&[0xda, 0xbb]), DetectResult::NeedMore);
         assert_eq!(d(&[0xda, 0xbb, 0xc2]), DetectResult::NeedMore);
-        assert_eq!(d(&[0xda, 0xbb, 0xc2, 0x00]), DetectResult::Match);
-        assert_eq!(d(&[0xda, 0xbb, 0xe2, 0x00]), DetectResult::Match, "heartbeat");
-        assert_eq!(d(&[0xda, 0xbb, 0x02, 20]), DetectResult::Match, "response");
+        assert_eq!(d(&[0xda, 0xbb, 0xc2, 0x00]), DetectResult::NeedMore);
+        assert_eq!(d(&header([0xda, 0xbb, 0xc2, 0x00], 10)[..15]), DetectResult::NeedMore);
+        assert_eq!(d(&header([0xda, 0xbb, 0xc2, 0x00], 10)), DetectResult::Match);
+        assert_eq!(d(&header([0xda, 0xbb, 0xe2, 0x00], 1)), DetectResult::Match, "heartbeat");
+        assert_eq!(d(&header([0xda, 0xbb, 0x02, 20], 0)), DetectResult::Match, "response");
+        // The body length against the default frame limit, header included, as the codec.
+        let limit = Limits::DEFAULT.max_frame_bytes as u32;
+        assert_eq!(d(&header([0xda, 0xbb, 0xc2, 0], limit - 16)), DetectResult::Match);
+        assert_eq!(d(&header([0xda, 0xbb, 0xc2, 0], limit - 15)), DetectResult::NoMatch);
+        assert_eq!(d(&header([0xda, 0xbb, 0xc2, 0], u32::MAX)), DetectResult::NoMatch);
         assert_eq!(d(&[0xdb]), DetectResult::NoMatch);
         assert_eq!(d(&[0xda, 0xbc]), DetectResult::NoMatch);
         assert_eq!(d(&[0xda, 0xbb, 0xc0]), DetectResult::NoMatch, "serialization 0");

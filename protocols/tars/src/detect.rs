@@ -3,9 +3,10 @@
 //! Tars has no magic number, so detection checks what every Tars packet must start with, in
 //! order, and decides as soon as the bytes allow:
 //!
-//! 1. the 4-byte length prefix lies in [`MIN_DETECT_LEN`]`..=`[`MAX_DETECT_LEN`], so its
-//!    first byte is `0x00`: that byte alone refuses ASCII protocols (HTTP/1.1, the HTTP/2
-//!    preface), TLS (`0x16`), Bolt (`0x01`, `0x02`) and Dubbo (`0xda`);
+//! 1. the 4-byte length prefix lies in [`MIN_DETECT_LEN`]`..=`[`MAX_DETECT_LEN`], the lengths
+//!    the codec accepts at default limits, so its first byte is `0x00` (or `0x01` for exactly
+//!    16 MiB): that byte alone refuses ASCII protocols (HTTP/1.1, the HTTP/2 preface), TLS
+//!    (`0x16`), Bolt v2 (`0x02`) and Dubbo (`0xda`), and almost all of Bolt v1 (`0x01`);
 //! 2. tag 1 `iVersion` as an int8 or int16 of value 1, 2 or 3;
 //! 3. tag 2 `cPacketType` as zero or an int8 of value 0 or 1;
 //! 4. tags 3 and 4 as integers (iMessageType and iRequestId, in either order's meaning);
@@ -21,11 +22,14 @@ use crate::tlv::{Head, TlvError, TlvReader, TypeCode};
 /// The smallest length prefix detection accepts: the prefix plus the five heads of step 1-5
 /// at their smallest (`10 01 2c 3c 4c 5c`).
 pub const MIN_DETECT_LEN: u32 = 10;
-/// The largest length prefix detection accepts: one byte under the default
-/// [`Limits::max_frame_bytes`] (16 MiB), so that a Tars connection's first byte is always
-/// `0x00` and Bolt's `0x01` is refused at once. A first frame of 16 MiB or more is not
-/// detected even where a larger limit is configured (later frames are unaffected).
-pub const MAX_DETECT_LEN: u32 = Limits::DEFAULT.max_frame_bytes as u32 - 1;
+/// The largest length prefix detection accepts: the default [`Limits::max_frame_bytes`]
+/// (16 MiB), the largest the codec accepts at default limits, so that detection refuses
+/// exactly what the codec would. The 16 MiB prefix itself is `01 00 00 00`, which Bolt v1's
+/// first four bytes can also be; Bolt's detector tells them apart by its declared lengths
+/// (see `xprotocol-bolt`), and the tag-1 head checked next refuses Bolt v1 here. A first frame
+/// over 16 MiB is not detected even where a larger limit is configured (later frames are
+/// unaffected).
+pub const MAX_DETECT_LEN: u32 = Limits::DEFAULT.max_frame_bytes as u32;
 
 /// Detects Tars (see the module documentation).
 pub fn detect(prefix: &[u8]) -> DetectResult {

@@ -129,9 +129,42 @@ impl fmt::Display for InFile<'_> {
     }
 }
 
+/// ` (did you mean `NAME`?)` for the known name nearest to `name`, or empty when none is near.
+///
+/// Near means an edit distance (Levenshtein) of at most a third of the name's length, or of
+/// one edit for a short name, and smaller than both names, so that something of the name is
+/// kept: `orders-v3` finds `orders-v2` and `rw` finds `raw`, but `d` does not find `c`, and a
+/// name with nothing like it gets no hint rather than a misleading one. Ties go to the
+/// alphabetically first, so the hint does not depend on map order.
+pub fn did_you_mean<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> String {
+    let length = name.chars().count();
+    let limit = (length / 3).max(1);
+    known
+        .into_iter()
+        .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
+        .filter(|&(distance, candidate)| {
+            distance > 0 && distance <= limit && distance < length.min(candidate.chars().count())
+        })
+        .min()
+        .map_or_else(String::new, |(_, nearest)| format!(" (did you mean `{nearest}`?)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn did_you_mean_suggests_only_a_near_name() {
+        let known = ["orders-v2", "payments", "raw"];
+        assert_eq!(did_you_mean("orders-v3", known), " (did you mean `orders-v2`?)");
+        assert_eq!(did_you_mean("paymnets", known), " (did you mean `payments`?)");
+        assert_eq!(did_you_mean("row", known), " (did you mean `raw`?)");
+        assert_eq!(did_you_mean("inventory", known), "");
+        assert_eq!(did_you_mean("x", known), "");
+        assert_eq!(did_you_mean("d", ["c"]), "");
+        assert_eq!(did_you_mean("rw", known), " (did you mean `raw`?)");
+        assert_eq!(did_you_mean("ab", ["ac", "aa"]), " (did you mean `aa`?)");
+    }
 
     #[test]
     fn paths_display_like_field_accessors() {

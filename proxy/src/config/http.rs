@@ -46,7 +46,7 @@ pub struct HttpLimitsConfig {
     /// Time allowed for a request head to arrive (bounds slow-header attacks). hyper also
     /// applies it to an idle keep-alive HTTP/1.1 connection waiting for its next request, so
     /// it is the HTTP/1.1 idle timeout as well. `0s` turns it off. Default 10s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub header_read_timeout: Duration,
     /// HTTP/2 streams open at once per downstream connection. Default 1024.
     pub max_concurrent_streams: u32,
@@ -115,7 +115,7 @@ pub struct HttpRouteConfig {
     #[serde(default)]
     pub host_rewrite: Option<String>,
     /// The whole-request deadline, retries included; `0s` means none. Default 15s.
-    #[serde(default = "default_http_timeout", with = "humantime_serde")]
+    #[serde(default = "default_http_timeout", with = "super::duration")]
     pub timeout: Duration,
     /// Retry policy. Default: no retries.
     #[serde(default)]
@@ -245,7 +245,7 @@ pub struct HttpRetryConfig {
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// Deadline of each try. Default: what is left of the route timeout.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "super::duration::option")]
     pub per_try_timeout: Option<Duration>,
     /// Conditions that trigger a retry. Default: connect_failure and reset.
     #[serde(default = "default_retry_on")]

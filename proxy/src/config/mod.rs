@@ -5,6 +5,7 @@
 //! [`load_validated`] does both, for `xproxy run`. `docs/configuration.md` documents every field.
 
 pub mod diagnostic;
+pub mod duration;
 pub mod http;
 pub mod load;
 pub mod locate;

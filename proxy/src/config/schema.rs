@@ -71,7 +71,7 @@ pub struct SniffConfig {
     /// Bytes read at most before giving up. Default 64.
     pub max_bytes: usize,
     /// Time allowed for the first bytes to arrive and be recognised. Default 5s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub timeout: Duration,
     /// Connections of this listener being sniffed at once (accepted, protocol not known yet).
     /// They do not count against `limits.max_connections`, which only recognised connections
@@ -122,7 +122,7 @@ pub struct RouteConfig {
     /// Where matching requests go.
     pub action: RouteActionConfig,
     /// The whole-request deadline, retries included. Default 10s.
-    #[serde(default = "default_route_timeout", with = "humantime_serde")]
+    #[serde(default = "default_route_timeout", with = "super::duration")]
     pub timeout: Duration,
     /// Retry policy. Default: no retries.
     #[serde(default)]
@@ -239,7 +239,7 @@ pub struct RetryConfig {
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// Deadline of each try. Default: the route timeout.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "super::duration::option")]
     pub per_try_timeout: Option<Duration>,
     /// Conditions that trigger a retry. Default: connect_failure and reset.
     #[serde(default = "default_retry_on")]
@@ -283,7 +283,7 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub lb_policy: LbPolicy,
     /// Time allowed to connect to an endpoint. Default 1s.
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "default_connect_timeout", with = "super::duration")]
     pub connect_timeout: Duration,
     /// Connections kept per endpoint for multiplexed protocols. Default 1.
     #[serde(default = "default_connections_per_endpoint")]
@@ -363,7 +363,7 @@ pub enum LbPolicy {
 #[serde(deny_unknown_fields, default)]
 pub struct HeartbeatConfig {
     /// Idle time before a heartbeat is sent; `0s` turns heartbeats off. Default 15s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub interval: Duration,
     /// Unanswered heartbeats after which the connection is closed. Default 3.
     pub max_missed: u32,
@@ -412,21 +412,21 @@ pub struct LimitsConfig {
     /// Requests in flight per downstream connection. Default 1024.
     pub max_requests_per_connection: usize,
     /// A downstream connection idle this long is closed. Default 10m.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub idle_timeout: Duration,
     /// Once a frame's first bytes have arrived, the rest must arrive within this long or the
     /// connection is closed (a peer stalling mid-frame). `0s` turns it off. Default 30s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub frame_timeout: Duration,
     /// On shutdown, how long connections keep serving: requests that arrive are still
     /// served; when it passes, calls still in flight are answered with the protocol's error
     /// reply and connections close. Default 10s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub drain_timeout: Duration,
     /// While draining, a connection with nothing in flight closes once nothing has arrived
     /// on it for this long, so that a request already on the wire is answered, not met by
     /// a close. Default 1s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::duration")]
     pub drain_quiet: Duration,
 }
 

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::diagnostic::{Diagnostic, FieldPath};
+use super::diagnostic::{did_you_mean, Diagnostic, FieldPath};
 use super::locate::locate;
 use super::schema::*;
 
-/// The smallest `sniff.max_bytes`: the HTTP/2 connection preface, the longest opening a shipped
-/// detector needs to see whole, is 24 bytes (the RPC detectors decide within 4, HTTP/1.1's
-/// within 16).
+/// The smallest `sniff.max_bytes`: the HTTP/2 connection preface and a Bolt v2 request's fixed
+/// header, the longest openings a shipped detector needs to see whole, are 24 bytes (the other
+/// RPC detectors decide within 22, HTTP/1.1's within 16).
 pub const MIN_SNIFF_BYTES: usize = 24;
 
 /// Protocols routed by `http.virtual_hosts` rather than by a `routes:` table.
@@ -47,7 +47,7 @@ impl Report {
 /// `known_protocols` are the registered protocol names that listeners and route tables may
 /// name (the proxy passes the registry's; tests pass a fixed list).
 pub fn validate(config: &Config, source: Option<&str>, known_protocols: &[&str]) -> Report {
-    let mut check = Checker { known_protocols, errors: Vec::new(), warnings: Vec::new() };
+    let mut check = Checker { known_protocols, source, errors: Vec::new(), warnings: Vec::new() };
     let clusters = check.clusters(config);
     check.listeners(config, &clusters);
     check.route_tables(config, &clusters);
@@ -71,6 +71,8 @@ pub fn validate(config: &Config, source: Option<&str>, known_protocols: &[&str])
 
 struct Checker<'a> {
     known_protocols: &'a [&'a str],
+    /// The source text, to name the line of the other party in a two-field finding.
+    source: Option<&'a str>,
     errors: Vec<(FieldPath, String)>,
     warnings: Vec<(FieldPath, String)>,
 }
@@ -85,6 +87,13 @@ impl<'a> Checker<'a> {
 
     fn warn(&mut self, path: FieldPath, message: impl Into<String>) {
         self.warnings.push((path, message.into()));
+    }
+
+    /// `, line N` for `path` when the source is known and the field written in it, else empty.
+    fn line_of(&self, path: &FieldPath) -> String {
+        self.source
+            .and_then(|text| locate(text, path))
+            .map_or_else(String::new, |at| format!(", line {}", at.line))
     }
 
     fn positive(&mut self, path: FieldPath, value: usize, why: &str) {
@@ -102,13 +111,15 @@ impl<'a> Checker<'a> {
     fn protocol(&mut self, path: FieldPath, name: &str) {
         if !self.known_protocols.contains(&name) {
             let known = self.known_protocols.join(", ");
-            self.error(path, format!("unknown protocol `{name}` (registered: {known})"));
+            let hint = did_you_mean(name, self.known_protocols.iter().copied());
+            self.error(path, format!("unknown protocol `{name}`{hint} (registered: {known})"));
         }
     }
 
     fn cluster_ref(&mut self, path: FieldPath, name: &str, clusters: &Clusters<'_>) {
         if !clusters.contains_key(name) {
-            self.error(path, format!("no cluster named `{name}`"));
+            let hint = did_you_mean(name, clusters.keys().copied());
+            self.error(path, format!("no cluster named `{name}`{hint}"));
         }
     }
 
@@ -193,20 +204,30 @@ impl<'a> Checker<'a> {
             routed.extend(HTTP_PROTOCOLS);
         }
         let mut names = HashMap::new();
-        let mut addresses: HashMap<SocketAddr, FieldPath> = HashMap::new();
+        // Bound so far: (address, path of its field, whose it is).
+        let mut bound: Vec<(SocketAddr, FieldPath, String)> = Vec::new();
+        if let Some(admin) = config.admin.address {
+            bound.push((
+                admin,
+                FieldPath::root().key("admin").key("address"),
+                "the admin listener".into(),
+            ));
+        }
         for (i, listener) in config.listeners.iter().enumerate() {
             let at = root.index(i);
             self.unique_name(&mut names, at.key("name"), &listener.name, "listener");
-            // Port 0 asks the system for a free port: such addresses never clash.
-            let fixed_port = listener.address.port() != 0;
-            if let Some(first) = addresses.get(&listener.address).filter(|_| fixed_port) {
-                let msg = format!("address {} is also bound by {first}", listener.address);
+            let address = listener.address;
+            let clash = bound.iter().find(|(other, _, _)| overlaps(address, *other));
+            if let Some((other, path, whose)) = clash {
+                let line = self.line_of(path);
+                let msg = format!(
+                    "listener `{}` address {address} overlaps {other} of {whose} ({path}{line}): {}",
+                    listener.name,
+                    overlap_reason(address, *other),
+                );
                 self.error(at.key("address"), msg);
             } else {
-                addresses.insert(listener.address, at.key("address"));
-            }
-            if fixed_port && config.admin.address == Some(listener.address) {
-                self.error(at.key("address"), "address is also the admin address");
+                bound.push((address, at.key("address"), format!("listener `{}`", listener.name)));
             }
             if let Some(protocols) = &listener.protocols {
                 self.listener_protocols(&at.key("protocols"), protocols, &routed);
@@ -473,6 +494,38 @@ impl<'a> Checker<'a> {
                 "is larger than max_frame_bytes, which also bounds headers",
             );
         }
+    }
+}
+
+/// True when binding `a` and `b` both would fail with EADDRINUSE (or silently share a port).
+///
+/// Port 0 asks the system for a free port, so it never clashes. An unspecified address takes
+/// the port on every address of its family: `0.0.0.0:P` overlaps every IPv4 `x:P`. `[::]:P`
+/// overlaps every IPv6 `x:P` *and* every IPv4 one, because the gateway binds with the system's
+/// default `IPV6_V6ONLY` = off (Linux `net.ipv6.bindv6only` = 0), which makes `[::]` a
+/// dual-stack socket; on a host configured v6-only that rule is stricter than needed, never
+/// looser. Specific addresses overlap only when equal (an IPv4-mapped IPv6 address is compared
+/// as its IPv4 address, since that is what it binds).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() == 0 || a.port() != b.port() {
+        return false;
+    }
+    let (a, b) = (a.ip().to_canonical(), b.ip().to_canonical());
+    let wildcard_covers = |wild: std::net::IpAddr, other: std::net::IpAddr| {
+        wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
+    };
+    a == b || wildcard_covers(a, b) || wildcard_covers(b, a)
+}
+
+/// Why [`overlaps`] said yes, in words for the error message.
+fn overlap_reason(a: SocketAddr, b: SocketAddr) -> &'static str {
+    let (a, b) = (a.ip().to_canonical(), b.ip().to_canonical());
+    if a == b {
+        "the same address and port"
+    } else if a.is_ipv6() && a.is_unspecified() || b.is_ipv6() && b.is_unspecified() {
+        "[::] takes the port on every IPv6 and (dual-stack, IPV6_V6ONLY off) every IPv4 address"
+    } else {
+        "0.0.0.0 takes the port on every IPv4 address"
     }
 }
 

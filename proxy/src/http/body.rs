@@ -74,6 +74,11 @@ struct Recording {
     grpc_error: Option<xprotocol_grpc::MessageError>,
     /// What was left of a body refused for its size, to be read and thrown away.
     leftover: Option<ProxyBody>,
+    /// The last poll of the downstream body found no data yet: whoever is waiting on this
+    /// body (the upstream, through hyper's client) waits on the caller, not the other way.
+    waiting_on_caller: bool,
+    /// The downstream body ended in an error: the caller hung up or reset mid-body.
+    caller_failed: bool,
 }
 
 /// A shared handle on a request body's recording.
@@ -115,6 +120,23 @@ impl Replay {
     pub fn grpc_error(&self) -> Option<xprotocol_grpc::MessageError> {
         self.lock().grpc_error
     }
+
+    /// Whether the caller is holding the request up: its body has not ended and the last
+    /// read of it found nothing to send. A deadline that passes in this state is the caller's
+    /// stall (a client that sent part of its upload and went quiet), not the upstream's
+    /// slowness. An upstream that stopped reading (back-pressure) leaves the body unpolled
+    /// after a read that *did* yield data, so it does not count here.
+    pub fn stalled_by_caller(&self) -> bool {
+        let rec = self.lock();
+        rec.waiting_on_caller && !rec.complete
+    }
+
+    /// Whether the downstream body failed (the caller hung up or reset its stream mid-body),
+    /// so that a failed upstream try is the caller's doing. A body refused for its size is
+    /// [`too_large`](Self::too_large) instead.
+    pub fn caller_failed(&self) -> bool {
+        self.lock().caller_failed
+    }
 }
 
 /// A downstream request body on its way upstream: counts bytes against the size limit (an
@@ -155,19 +177,28 @@ where
         };
         let polled = Pin::new(&mut *inner).poll_frame(cx);
         match polled {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                this.replay.lock().waiting_on_caller = true;
+                Poll::Pending
+            }
             Poll::Ready(None) => {
-                this.replay.lock().complete = true;
+                let mut rec = this.replay.lock();
+                rec.complete = true;
+                rec.waiting_on_caller = false;
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
                 let e: BoxError = e.into();
+                let mut rec = this.replay.lock();
+                rec.waiting_on_caller = false;
                 // Kept here because an HTTP/2 client reports only its own stream reset.
-                this.replay.lock().grpc_error = super::grpc::message_error(&*e);
+                rec.grpc_error = super::grpc::message_error(&*e);
+                rec.caller_failed = rec.grpc_error.is_none();
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(Some(Ok(frame))) => {
                 let mut rec = this.replay.lock();
+                rec.waiting_on_caller = false;
                 if let Some(data) = frame.data_ref() {
                     this.seen += data.len() as u64;
                     if let Some(limit) = this.limit.filter(|limit| this.seen > *limit) {
@@ -362,6 +393,41 @@ mod tests {
         let again = replay.body().expect("ended within the buffer").collect().await.unwrap();
         assert_eq!(&again.to_bytes()[..], b"abcd");
         assert!(!replay.too_large());
+    }
+
+    #[tokio::test]
+    async fn a_body_waiting_on_its_caller_is_the_callers_stall_and_its_failure_the_callers() {
+        use futures_util::StreamExt;
+        // Ten bytes, then nothing (a caller that went quiet mid-upload).
+        let quiet = futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(
+            Bytes::from_static(b"0123456789"),
+        ))])
+        .chain(futures_util::stream::pending());
+        let (mut body, replay) = Recorded::new(StreamBody::new(quiet), None);
+        assert!(!replay.stalled_by_caller(), "nothing read yet");
+        assert!(body.frame().await.is_some());
+        assert!(!replay.stalled_by_caller(), "the last read yielded data");
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(10), body.frame()).await;
+        assert!(waited.is_err(), "the caller sends nothing more");
+        assert!(replay.stalled_by_caller());
+        assert!(!replay.caller_failed());
+
+        // A caller that hangs up mid-body: the downstream body fails.
+        let cut = futures_util::stream::iter([
+            Ok(Frame::data(Bytes::from_static(b"01"))),
+            Err::<Frame<Bytes>, BoxError>("connection closed before message completed".into()),
+        ]);
+        let (mut body, replay) = Recorded::new(StreamBody::new(cut), None);
+        assert!(body.frame().await.is_some_and(|f| f.is_ok()));
+        assert!(body.frame().await.is_some_and(|f| f.is_err()));
+        assert!(replay.caller_failed());
+        assert!(!replay.stalled_by_caller());
+        assert!(!replay.too_large());
+
+        // A whole body is neither.
+        let (body, replay) = Recorded::new(chunks(&[b"ab"]), None);
+        body.collect().await.unwrap();
+        assert!(!replay.stalled_by_caller() && !replay.caller_failed());
     }
 
     #[tokio::test]

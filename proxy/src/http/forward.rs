@@ -220,6 +220,16 @@ pub async fn handle(
             None => Some(sender.send(request).await),
         };
         let mut response = match sent {
+            None if replay.stalled_by_caller() => {
+                // The deadline passed while the upstream waited for the rest of the caller's
+                // body: the caller stalled. Its fault, so neither an upstream timeout in the
+                // metrics nor a failure against the endpoint; and never retried.
+                debug!("request body stalled by the caller until the deadline");
+                let outcome = Outcome::Failed(Failure::BadRequest);
+                conn.record(grpc, Some(route.name()), Some(cname), outcome, start, tries);
+                let close = conn.downstream == Downstream::Http1;
+                return Ok(reply::request_timeout(grpc, close));
+            }
             None => {
                 // Per-try or overall deadline. Only a per-try deadline with time left retries.
                 let overall_left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -255,6 +265,19 @@ pub async fn handle(
                     let outcome = Outcome::Failed(Failure::BadRequest);
                     conn.record(grpc, Some(route.name()), Some(cname), outcome, start, tries);
                     return Ok(reply::grpc_status(code, &bad.to_string()));
+                }
+                if replay.caller_failed() {
+                    // The caller hung up or reset its stream mid-body, and hyper's client gave
+                    // up sending: the caller's doing, not the endpoint's. No retry (the body
+                    // is incomplete), no passive-health report.
+                    debug!(error = %e, "request body failed downstream");
+                    let outcome = Outcome::Failed(Failure::BadRequest);
+                    conn.record(grpc, Some(route.name()), Some(cname), outcome, start, tries);
+                    return Ok(reply::failure(
+                        Failure::BadRequest,
+                        "request body ended early",
+                        grpc,
+                    ));
                 }
                 let reason = h2_reason(&e);
                 if let (Sender::Http2(_, generation), true) = (&sender, goes_away(&e)) {

@@ -35,6 +35,23 @@ pub fn too_large(limit: u64, grpc: bool) -> Response<ProxyBody> {
     text(StatusCode::PAYLOAD_TOO_LARGE, &message)
 }
 
+/// `408 Request Timeout`: the caller sent part of its request body and then nothing until the
+/// route's deadline. The caller's fault, so not a 504; with `close` (HTTP/1.1) the response
+/// says `Connection: close`, since the rest of that body may still be on its way and the
+/// connection cannot be reused (RFC 9110 §15.5.9). For gRPC, CANCELLED: the call did not
+/// fail upstream, its caller stopped sending it.
+pub fn request_timeout(grpc: bool, close: bool) -> Response<ProxyBody> {
+    let message = "request body not received in time";
+    if grpc {
+        return grpc_status(Code::Cancelled, message);
+    }
+    let mut response = text(StatusCode::REQUEST_TIMEOUT, message);
+    if close {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// A plain-text response: `message` and a newline.
 pub fn text(status: StatusCode, message: &str) -> Response<ProxyBody> {
     let mut response = Response::new(body::full(format!("{message}\n")));
@@ -91,6 +108,11 @@ mod tests {
         assert_eq!(grpc.headers()["grpc-message"], "too slow 100%25");
         assert_eq!(failure(Failure::NoRoute, "", true).headers()["grpc-status"], "12");
         assert_eq!(too_large(10, false).status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let stalled = request_timeout(false, true);
+        assert_eq!(stalled.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(stalled.headers()["connection"], "close");
+        assert!(request_timeout(false, false).headers().get("connection").is_none());
+        assert_eq!(request_timeout(true, false).headers()["grpc-status"], "1");
         assert_eq!(redirect(StatusCode::FOUND, "https://a/b").headers()["location"], "https://a/b");
     }
 }

@@ -170,14 +170,33 @@ fn goaway_decodes() {
 }
 
 #[test]
-fn detection_decides_early_and_checks_fixed_fields() {
+fn detection_refuses_early_and_matches_on_the_fixed_header() {
+    // A match waits for the declared lengths at the end of the fixed header.
     let v1 = vector("bolt-v1-request");
     assert_eq!(BOLT_V1.detect(&[]), DetectResult::NeedMore);
-    assert_eq!(BOLT_V1.detect(&v1[..3]), DetectResult::NeedMore);
-    assert_eq!(BOLT_V1.detect(&v1[..4]), DetectResult::Match);
+    assert_eq!(BOLT_V1.detect(&v1[..4]), DetectResult::NeedMore);
+    assert_eq!(BOLT_V1.detect(&v1[..21]), DetectResult::NeedMore);
+    assert_eq!(BOLT_V1.detect(&v1[..22]), DetectResult::Match);
+    let v1_response = vector("bolt-v1-response");
+    assert_eq!(BOLT_V1.detect(&v1_response[..19]), DetectResult::NeedMore);
+    assert_eq!(BOLT_V1.detect(&v1_response[..20]), DetectResult::Match);
     let v2 = vector("bolt-v2-crc-request");
-    assert_eq!(BOLT_V2.detect(&v2[..11]), DetectResult::NeedMore);
-    assert_eq!(BOLT_V2.detect(&v2[..12]), DetectResult::Match);
+    assert_eq!(BOLT_V2.detect(&v2[..23]), DetectResult::NeedMore);
+    assert_eq!(BOLT_V2.detect(&v2[..24]), DetectResult::Match);
+    // What the decoder refuses, detection refuses: a content length over the default frame
+    // limit, a class length negative as a Java short.
+    let mut big = v1.clone();
+    big[18..22].copy_from_slice(&(16u32 << 20).to_be_bytes());
+    assert_eq!(BOLT_V1.detect(&big), DetectResult::NoMatch);
+    let mut negative = v1.clone();
+    negative[14..16].copy_from_slice(&0x8000u16.to_be_bytes());
+    assert_eq!(BOLT_V1.detect(&negative), DetectResult::NoMatch);
+    // A heartbeat ack with a body is no peer's: it is a Tars packet of exactly 16 MiB.
+    let ack = vector("bolt-v1-heartbeat-ack");
+    assert_eq!(BOLT_V1.detect(&ack), DetectResult::Match);
+    let mut tars_like = ack.clone();
+    tars_like[12..14].copy_from_slice(&5u16.to_be_bytes());
+    assert_eq!(BOLT_V1.detect(&tars_like), DetectResult::NoMatch);
     // Each version refuses the other.
     assert_eq!(BOLT_V1.detect(&v2), DetectResult::NoMatch);
     assert_eq!(BOLT_V2.detect(&v1), DetectResult::NoMatch);

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::{HttpActionConfig, HttpConfig, HttpRetryConfig, HttpRetryOn, HttpRouteConfig};
-use crate::config::diagnostic::FieldPath;
+use crate::config::diagnostic::{did_you_mean, FieldPath};
 use crate::config::schema::{Config, StringMatch};
 use crate::http::route::{self as http_route, DomainPattern};
 use crate::route::StringMatcher;
@@ -303,7 +303,8 @@ fn cluster_ref(
     clusters: &HashMap<&str, &crate::config::ClusterConfig>,
 ) {
     if !clusters.contains_key(name) {
-        f.error(at, format!("no cluster named `{name}`"));
+        let hint = did_you_mean(name, clusters.keys().copied());
+        f.error(at, format!("no cluster named `{name}`{hint}"));
     }
 }
 

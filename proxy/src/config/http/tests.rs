@@ -192,6 +192,16 @@ fn unknown_clusters_and_weights() {
         "http.virtual_hosts[0].routes[1].action.weighted_clusters[1].cluster",
         "no cluster named `ghost`",
     );
+    assert_error(
+        &with("cluster: users\n", "cluster: user\n"),
+        &format!("{R0}.action.cluster"),
+        "no cluster named `user` (did you mean `users`?)",
+    );
+    assert_error(
+        &with("{cluster: users-canary, weight: 10}", "{cluster: users-canery, weight: 10}"),
+        "http.virtual_hosts[0].routes[1].action.weighted_clusters[1].cluster",
+        "no cluster named `users-canery` (did you mean `users-canary`?)",
+    );
 }
 
 #[test]

@@ -79,7 +79,12 @@ fn a_bad_duration_names_the_field_and_its_line() {
     let d = yaml_error(&text);
     assert_eq!(d.path, "routes[0].routes[0].timeout");
     assert_eq!(line(&d), Some(7));
-    assert!(d.message.contains("expected a duration"), "{}", d.message);
+    assert!(d.message.contains("expected a duration, found `5 parsecs`"), "{}", d.message);
+    assert!(d.message.contains("like `250ms`, `3s` or `1m`"), "{}", d.message);
+    let d = json_error(r#"{"limits": {"idle_timeout": 600}}"#);
+    assert_eq!(d.path, "limits.idle_timeout");
+    assert!(d.message.contains("bare number 600 (no unit)"), "{}", d.message);
+    assert!(d.message.contains("like `250ms`, `3s` or `1m`"), "{}", d.message);
 }
 
 #[test]

@@ -145,13 +145,13 @@ fn routes_name_existing_clusters_with_positive_weights() {
         &with("{cluster: orders}", "{cluster: ordrs}"),
         "routes[0].routes[0].action.cluster",
         12,
-        "no cluster named `ordrs`",
+        "no cluster named `ordrs` (did you mean `orders`?)",
     );
     assert_error(
         &with("{cluster: raw, weight: 10}", "{cluster: rw, weight: 10}"),
         "routes[0].routes[1].action.weighted_clusters[1].cluster",
         20,
-        "no cluster named `rw`",
+        "no cluster named `rw` (did you mean `raw`?)",
     );
     assert_error(
         &with("{cluster: raw, weight: 10}", "{cluster: raw, weight: 0}"),
@@ -174,6 +174,25 @@ fn the_fallback_cluster_exists() {
         "listeners[0].fallback_cluster",
         5,
         "no cluster named `tcp`",
+    );
+    let (_, _, message) =
+        only_error(&check(&with("fallback_cluster: raw", "fallback_cluster: tcp")));
+    assert!(!message.contains("did you mean"), "nothing is near `tcp`: {message}");
+    assert_error(
+        &with("fallback_cluster: raw", "fallback_cluster: raws"),
+        "listeners[0].fallback_cluster",
+        5,
+        "no cluster named `raws` (did you mean `raw`?)",
+    );
+}
+
+#[test]
+fn an_unknown_protocol_suggests_the_nearest() {
+    assert_error(
+        &with("protocols: [bolt, dubbo]", "protocols: [bolt, dubo]"),
+        "listeners[0].protocols[1]",
+        4,
+        "unknown protocol `dubo` (did you mean `dubbo`?) (registered:",
     );
 }
 
@@ -278,9 +297,70 @@ fn listener_addresses_are_not_shared() {
         "    fallback_cluster: raw\n",
         "    fallback_cluster: raw\n  - name: second\n    address: 127.0.0.1:12200\n    protocols: [bolt]\n",
     );
-    assert_error(&dup, "listeners[1].address", 7, "also bound by listeners[0].address");
+    assert_error(&dup, "listeners[1].address", 7, "overlaps 127.0.0.1:12200 of listener `main`");
+    assert_error(&dup, "listeners[1].address", 7, "(listeners[0].address, line 3)");
     let admin = format!("{BASE}admin: {{address: 127.0.0.1:12200}}\n");
-    assert_error(&admin, "listeners[0].address", 3, "admin address");
+    assert_error(&admin, "listeners[0].address", 3, "of the admin listener (admin.address");
+}
+
+/// A second listener on `address`, after `main` (127.0.0.1:12200).
+fn second_listener(address: &str) -> String {
+    with(
+        "    fallback_cluster: raw\n",
+        &format!("    fallback_cluster: raw\n  - name: second\n    address: {address}\n    protocols: [bolt]\n"),
+    )
+}
+
+#[test]
+fn a_wildcard_address_overlaps_every_address_of_its_port() {
+    // The operator trial: `0.0.0.0:P` beside `127.0.0.1:P` passed validation, then `run` failed
+    // with EADDRINUSE.
+    let text = second_listener("0.0.0.0:12200");
+    assert_error(&text, "listeners[1].address", 7, "listener `second` address 0.0.0.0:12200");
+    assert_error(
+        &text,
+        "listeners[1].address",
+        7,
+        "of listener `main` (listeners[0].address, line 3)",
+    );
+    assert_error(&text, "listeners[1].address", 7, "0.0.0.0 takes the port on every IPv4 address");
+    // `[::]` is dual-stack (IPV6_V6ONLY off): it overlaps IPv4 addresses too, and IPv6 ones.
+    assert_error(&second_listener("\"[::]:12200\""), "listeners[1].address", 7, "every IPv6 and");
+    let v6 = BASE.replace("127.0.0.1:12200", "\"[::1]:12200\"");
+    let v6 = v6.replacen(
+        "    fallback_cluster: raw\n",
+        "    fallback_cluster: raw\n  - name: second\n    address: \"[::]:12200\"\n    protocols: [bolt]\n",
+        1,
+    );
+    assert_eq!(check(&v6).errors.len(), 1, "{:#?}", check(&v6).errors);
+    // An IPv4-mapped IPv6 address binds its IPv4 address.
+    assert!(!check(&second_listener("\"[::ffff:127.0.0.1]:12200\"")).is_ok());
+    // 0.0.0.0 does not cover IPv6 addresses.
+    let apart = BASE.replace("127.0.0.1:12200", "\"[::1]:12200\"");
+    let apart = apart.replacen(
+        "    fallback_cluster: raw\n",
+        "    fallback_cluster: raw\n  - name: second\n    address: 0.0.0.0:12200\n    protocols: [bolt]\n",
+        1,
+    );
+    assert!(check(&apart).is_ok(), "{:#?}", check(&apart).errors);
+    // Other ports, other specific addresses and port 0 never clash.
+    assert!(check(&second_listener("0.0.0.0:12201")).is_ok());
+    assert!(check(&second_listener("127.0.0.2:12200")).is_ok());
+    let zero = BASE.replace("127.0.0.1:12200", "127.0.0.1:0");
+    let zero = zero.replacen(
+        "    fallback_cluster: raw\n",
+        "    fallback_cluster: raw\n  - name: second\n    address: 0.0.0.0:0\n    protocols: [bolt]\n",
+        1,
+    );
+    assert!(check(&zero).is_ok(), "{:#?}", check(&zero).errors);
+}
+
+#[test]
+fn a_wildcard_admin_address_overlaps_a_listener() {
+    let text = format!("{BASE}admin: {{address: 0.0.0.0:12200}}\n");
+    let (path, line, message) = only_error(&check(&text));
+    assert_eq!((path.as_str(), line), ("listeners[0].address", Some(3)));
+    assert!(message.contains("of the admin listener (admin.address, line 32)"), "{message}");
 }
 
 #[test]
