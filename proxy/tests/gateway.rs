@@ -133,9 +133,10 @@ async fn a_frame_declared_over_the_limit_closes_only_its_connection() {
     let gw = gateway(&[backend.local_addr()], "").await;
     let c = client(&gw).await;
     let mut bad = TcpStream::connect(gw.listener_address("main").unwrap()).await.unwrap();
-    // A Bolt v1 request header declaring 1 GiB of content, and nothing after it.
+    // A Bolt v1 request header declaring 1 MiB of content (over this gateway's 64 KiB limit,
+    // within the 16 MiB the Bolt detector allows), and nothing after it.
     let mut header = vec![0x01, 0x01, 0x00, 0x01, 0x01, 0, 0, 0, 9, 0x01, 0, 0, 0x0b, 0xb8];
-    header.extend_from_slice(&[0, 0, 0, 0, 0x40, 0, 0, 0]);
+    header.extend_from_slice(&[0, 0, 0, 0, 0x00, 0x10, 0, 0]);
     bad.write_all(&header).await.unwrap();
     let mut buf = [0u8; 16];
     assert_eq!(within(bad.read(&mut buf)).await.unwrap().unwrap_or(0), 0, "closed at once");
@@ -200,8 +201,10 @@ async fn a_caller_stalling_mid_frame_is_closed_after_the_frame_timeout() {
     let gw = gateway(&[backend.local_addr()], "").await;
     let c = client(&gw).await;
     let mut stalled = TcpStream::connect(gw.listener_address("main").unwrap()).await.unwrap();
-    // The first 12 bytes of a Bolt v1 request header, then nothing.
-    stalled.write_all(&[0x01, 0x01, 0x00, 0x01, 0x01, 0, 0, 0, 9, 0x01, 0, 0]).await.unwrap();
+    // A whole Bolt v1 request header (recognised) declaring 5 bytes of content, then nothing.
+    let mut header = vec![0x01, 0x01, 0x00, 0x01, 0x01, 0, 0, 0, 9, 0x01, 0, 0, 0x0b, 0xb8];
+    header.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 5]);
+    stalled.write_all(&header).await.unwrap();
     let started = std::time::Instant::now();
     let mut buf = [0u8; 16];
     assert_eq!(within(stalled.read(&mut buf)).await.unwrap().unwrap_or(0), 0, "closed");
