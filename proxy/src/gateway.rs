@@ -76,12 +76,12 @@ impl Gateway {
                     .await
                     .with_context(|| format!("binding the admin endpoint on {address}"))?;
                 let bound = listener.local_addr()?;
-                let serve = crate::admin::serve(
-                    listener,
-                    Arc::clone(&metrics),
-                    Arc::clone(&ready),
-                    admin_shutdown.clone(),
-                );
+                let state = Arc::new(crate::admin::AdminState {
+                    metrics: Arc::clone(&metrics),
+                    ready: Arc::clone(&ready),
+                    drain: drain_requested.clone(),
+                });
+                let serve = crate::admin::serve(listener, state, admin_shutdown.clone());
                 tasks.spawn(serve);
                 info!(address = %bound, "admin endpoint listening");
                 Some(bound)

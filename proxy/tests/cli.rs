@@ -170,6 +170,39 @@ async fn run_ignores_sighup_and_serves_every_request_sent_during_the_drain() {
     assert!(log.contains("SIGHUP ignored"), "{log}");
 }
 
+#[test]
+fn run_drains_and_exits_on_admin_post_drain() {
+    let (port, admin) = (free_port(), free_port());
+    let yaml = format!(
+        "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nclusters: []\nlimits: {{ drain_quiet: 200ms }}\nadmin: {{ address: \"127.0.0.1:{admin}\" }}\n"
+    );
+    let mut file = tempfile("drain.yaml");
+    file.1.write_all(yaml.as_bytes()).unwrap();
+    let mut child = Command::new(XPROXY)
+        .args(["run", "-c", &file.0, "--log-level", "warn"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ask = |request: &str| -> Option<String> {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", admin)).ok()?;
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ready = "GET /ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    while !ask(ready).is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+        assert!(Instant::now() < deadline, "xproxy did not become ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let drain = ask("POST /drain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    assert!(drain.starts_with("HTTP/1.1 202"), "{drain}");
+    let exited = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(exited.and_then(|s| s.code()), Some(0), "drains and exits 0");
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()

@@ -10,4 +10,4 @@ pub mod server;
 pub use metrics::{
     AdminRefusal, ConnectionGuard, Metrics, MetricsScope, Refusal, RequestMetrics, SniffFailure,
 };
-pub use server::{bind, serve};
+pub use server::{bind, serve, AdminState};

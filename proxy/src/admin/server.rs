@@ -51,8 +51,19 @@ pub const MAX_BODY_BYTES: usize = 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 const INDEX: &str = "xproxy admin\n\n\
-GET /metrics  Prometheus metrics (OpenMetrics text)\n\
-GET /ready    200 when the gateway is ready for traffic, 503 otherwise\n";
+GET  /metrics  Prometheus metrics (OpenMetrics text)\n\
+GET  /ready    200 when the gateway is ready for traffic, 503 otherwise\n\
+POST /drain    start the drain that SIGTERM starts: stop accepting, serve what is open, exit\n";
+
+/// What the admin endpoints read and act on.
+pub struct AdminState {
+    /// The gateway's metrics, for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Set once the listeners are up, cleared when the drain begins; read by `/ready`.
+    pub ready: Arc<AtomicBool>,
+    /// Fired by `POST /drain`: the gateway drains and exits as on SIGTERM.
+    pub drain: CancellationToken,
+}
 
 /// Binds the admin listener (with `SO_REUSEADDR` and a backlog of [`BACKLOG`]).
 ///
@@ -72,12 +83,8 @@ static ACCEPT_FAILED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 ///
 /// `ready` is read on each `/ready` request: the gateway sets it once its listeners are up and
 /// clears it when it starts draining, so a load balancer stops sending traffic first.
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
+    let metrics = &state.metrics;
     let open = EvictingBudget::new(MAX_CONNECTIONS);
     let mut connections = JoinSet::new();
     loop {
@@ -110,10 +117,9 @@ pub async fn serve(
                             continue;
                         }
                     };
-                    let metrics = Arc::clone(&metrics);
-                    let ready = Arc::clone(&ready);
+                    let state = Arc::clone(&state);
                     let shutdown = shutdown.clone();
-                    connections.spawn(serve_connection(stream, ticket, metrics, ready, shutdown));
+                    connections.spawn(serve_connection(stream, ticket, state, shutdown));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -142,17 +148,15 @@ pub async fn serve(
 async fn serve_connection(
     stream: TcpStream,
     ticket: Ticket<SocketAddr>,
-    metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    state: Arc<AdminState>,
     shutdown: CancellationToken,
 ) {
     let busy = ticket.busy_marker();
     let service = service_fn(move |request| {
-        let metrics = Arc::clone(&metrics);
-        let ready = Arc::clone(&ready);
+        let state = Arc::clone(&state);
         let busy = busy.enter();
         async move {
-            let response = respond(request, &metrics, &ready).await;
+            let response = respond(request, &state).await;
             drop(busy);
             Ok::<_, Infallible>(response)
         }
@@ -197,11 +201,7 @@ async fn serve_connection(
     }
 }
 
-async fn respond(
-    request: Request<Incoming>,
-    metrics: &Metrics,
-    ready: &AtomicBool,
-) -> Response<Full<Bytes>> {
+async fn respond(request: Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     // Refuse a body that is large or of unknown length before reading any of it; read (and so
@@ -216,11 +216,20 @@ async fn respond(
     if body.collect().await.is_err() {
         return text(StatusCode::BAD_REQUEST, "unreadable request body\n");
     }
-    if method != Method::GET && method != Method::HEAD {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+    if path == "/drain" {
+        if method != Method::POST {
+            return method_not_allowed("POST");
+        }
+        if !state.drain.is_cancelled() {
+            tracing::info!("drain requested through the admin endpoint");
+            state.drain.cancel();
+        }
+        return text(StatusCode::ACCEPTED, "draining\n");
     }
+    if method != Method::GET && method != Method::HEAD {
+        return method_not_allowed("GET, HEAD");
+    }
+    let (metrics, ready) = (&state.metrics, &state.ready);
     match path.as_str() {
         "/" => text(StatusCode::OK, INDEX),
         "/metrics" => {
@@ -234,6 +243,12 @@ async fn respond(
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

@@ -11,6 +11,7 @@ struct Admin {
     address: SocketAddr,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    drain: CancellationToken,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -21,9 +22,14 @@ async fn start() -> Admin {
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
-    let task =
-        tokio::spawn(serve(listener, Arc::clone(&metrics), Arc::clone(&ready), shutdown.clone()));
-    Admin { address, metrics, ready, shutdown, task }
+    let drain = CancellationToken::new();
+    let state = Arc::new(AdminState {
+        metrics: Arc::clone(&metrics),
+        ready: Arc::clone(&ready),
+        drain: drain.clone(),
+    });
+    let task = tokio::spawn(serve(listener, state, shutdown.clone()));
+    Admin { address, metrics, ready, drain, shutdown, task }
 }
 
 impl Admin {
@@ -103,6 +109,22 @@ async fn index_unknown_paths_and_other_methods() {
         exchange(admin.address, "HEAD /ready HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
             .await;
     assert_eq!((status, body.as_str()), (503, ""), "HEAD answers like GET, without a body");
+    admin.stop().await;
+}
+
+#[tokio::test]
+async fn post_drain_starts_the_drain_and_nothing_else_does() {
+    let admin = start().await;
+    let (status, head, _) = exchange(admin.address, &get("/drain")).await;
+    assert_eq!(status, 405, "GET must not drain");
+    assert!(head.contains("allow: post"), "{head}");
+    assert!(!admin.drain.is_cancelled());
+    let post = "POST /drain HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
+    let (status, _, body) = exchange(admin.address, post).await;
+    assert_eq!((status, body.as_str()), (202, "draining\n"));
+    assert!(admin.drain.is_cancelled());
+    let (status, _, _) = exchange(admin.address, post).await;
+    assert_eq!(status, 202, "asking again is harmless");
     admin.stop().await;
 }
 
