@@ -46,6 +46,9 @@ pub struct Endpoint {
     ejected_until: AtomicU64,
     /// When the current (or last) ejection began, on the same clock.
     ejected_at: AtomicU64,
+    /// When the endpoint was last ejected or restored, on the same clock: failures of tries
+    /// begun before then are stale news and change nothing.
+    changed_at: AtomicU64,
 }
 
 /// A process-wide time origin for ejection deadlines kept in atomics.
@@ -58,6 +61,11 @@ fn epoch() -> Instant {
 /// reading serves a whole pick, so that every endpoint is judged at the same instant.
 pub fn now_nanos() -> u64 {
     u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
+/// `instant` on the [`now_nanos`] clock (0 for an instant before its origin).
+fn nanos_at(instant: Instant) -> u64 {
+    nanos(instant.saturating_duration_since(epoch()))
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -155,6 +163,7 @@ impl Endpoint {
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             ejected_at: AtomicU64::new(0),
+            changed_at: AtomicU64::new(0),
         }
     }
 
@@ -198,20 +207,34 @@ impl Endpoint {
         now < self.ejected_until.load(Ordering::Relaxed)
     }
 
-    /// Records how a try went (`ok`: a reply came that is not a server error).
+    /// Records how a try that began just now went; see
+    /// [`report_try_outcome`](Endpoint::report_try_outcome).
+    pub fn report_outcome(&self, ok: bool) {
+        if ok {
+            self.report_success();
+        } else {
+            self.report_failure(now_nanos());
+        }
+    }
+
+    /// Records how a try that began at `started` (before connecting) went (`ok`: a reply
+    /// came that is not a server error).
     ///
     /// In rotation, `consecutive_failures` failures in a row eject the endpoint for the
     /// cluster's `base_ejection_time`; a success clears the count. Once ejected, failures
     /// while the ejection runs (tries sent in panic mode or already in flight) change
     /// nothing; the first failure after it ran out ejects again at once, for twice as long
     /// (up to `max_ejection_time`). The first success after an ejection returns the endpoint
-    /// to rotation and resets the doubling. Cost on the hot path: two relaxed loads for a
-    /// success, an add for a failure.
-    pub fn report_outcome(&self, ok: bool) {
+    /// to rotation and resets the doubling. A failure of a try begun before the endpoint was
+    /// last ejected or restored is ignored: after a freeze, connects lost while the backend
+    /// was stopped keep failing for a while after it is back and answering, and they must
+    /// not eject it again. Cost on the hot path: two relaxed loads for a success, a load and
+    /// an add for a failure.
+    pub fn report_try_outcome(&self, ok: bool, started: Instant) {
         if ok {
             self.report_success();
         } else {
-            self.report_failure();
+            self.report_failure(nanos_at(started));
         }
     }
 
@@ -228,6 +251,7 @@ impl Endpoint {
             return;
         }
         self.ejected_until.store(0, Ordering::Relaxed);
+        self.changed_at.store(now_nanos(), Ordering::Relaxed);
         tracing::info!(
             cluster = %self.outlier.cluster,
             address = %self.address,
@@ -236,7 +260,10 @@ impl Endpoint {
         );
     }
 
-    fn report_failure(&self) {
+    fn report_failure(&self, started: u64) {
+        if started < self.changed_at.load(Ordering::Relaxed) {
+            return;
+        }
         let now = now_nanos();
         let ejections = self.ejections.load(Ordering::Relaxed);
         if ejections != 0 {
@@ -272,6 +299,7 @@ impl Endpoint {
             return;
         }
         self.ejected_at.store(now, Ordering::Relaxed);
+        self.changed_at.store(now, Ordering::Relaxed);
         self.ejections.fetch_add(1, Ordering::Relaxed);
         self.outlier.ejected_until_max.fetch_max(new_until, Ordering::Relaxed);
         self.outlier.counters.ejections.inc();
@@ -486,6 +514,34 @@ mod tests {
         assert!(ep.is_healthy(), "in rotation again: a fresh run of failures is needed");
         fail(&ep, 1);
         assert_eq!(ejection_length(&ep), 200 * MS, "back to the base time");
+    }
+
+    #[test]
+    fn failures_of_tries_begun_before_the_last_change_are_ignored() {
+        let ep = endpoint();
+        let early = Instant::now();
+        fail(&ep, 5);
+        assert_eq!(ep.ejections.load(Ordering::Relaxed), 1);
+        expire(&ep);
+        // Tries begun before the ejection, failing after it ran out: no new ejection.
+        for _ in 0..10 {
+            ep.report_try_outcome(false, early);
+        }
+        assert!(ep.is_healthy());
+        assert_eq!(ep.ejections.load(Ordering::Relaxed), 1);
+        ep.report_outcome(true);
+        // Stale failures after the restoration (connects lost while the backend was frozen)
+        // do not eject it again; fresh ones do.
+        let before_restore = early;
+        for _ in 0..10 {
+            ep.report_try_outcome(false, before_restore);
+        }
+        assert!(ep.is_healthy());
+        std::thread::sleep(Duration::from_millis(1));
+        for _ in 0..5 {
+            ep.report_try_outcome(false, Instant::now());
+        }
+        assert!(!ep.is_healthy());
     }
 
     #[test]
