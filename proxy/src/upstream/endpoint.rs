@@ -228,8 +228,8 @@ impl Endpoint {
     /// to rotation and resets the doubling. A failure of a try begun before the endpoint was
     /// last ejected or restored is ignored: after a freeze, connects lost while the backend
     /// was stopped keep failing for a while after it is back and answering, and they must
-    /// not eject it again. Cost on the hot path: two relaxed loads for a success, a load and
-    /// an add for a failure.
+    /// not eject it again. Cost on the hot path: two relaxed loads for a success; two loads,
+    /// a clock reading and an add for a failure.
     pub fn report_try_outcome(&self, ok: bool, started: Instant) {
         if ok {
             self.report_success();
