@@ -24,7 +24,7 @@
 #   RECOVERY_FREEZE [4]       seconds between SIGSTOP and SIGCONT
 #   RECOVERY_ROUTE_TIMEOUT [1s]  the proxy route's timeout (requests to a frozen backend)
 #   RECOVERY_BASE_PORT [23300]   ports BASE+1..BASE+2 on 127.0.0.1
-#   RECOVERY_LOGS [unset]     a directory to keep each run's proxy log in
+#   RECOVERY_LOGS [unset]     a directory to keep each run's proxy log and xload JSON in
 #   XPROXY [target/release/xproxy]  the proxy binary to measure (e.g. one built from main)
 #   XLOAD_SKIP_BUILD [unset]  set to 1 to use the binaries already built
 #   CARGO_TARGET_DIR [target]
@@ -172,6 +172,7 @@ run_one() { # protocol scenario
     if [[ -n ${RECOVERY_LOGS:-} ]]; then
         mkdir -p "$RECOVERY_LOGS"
         cp "$WORK/xproxy.log" "$RECOVERY_LOGS/xproxy-$protocol-$scenario.log"
+        cp "$WORK/xload.json" "$RECOVERY_LOGS/xload-$protocol-$scenario.json"
     fi
 }
 
