@@ -389,7 +389,14 @@ async fn kill_and_restart(kind: Kind) -> Result<()> {
     tokio::time::sleep(Duration::from_millis(2000)).await;
     let end = load.now();
     let done = load.finish().await?;
+    let metrics = admin_get(&gateway, "/metrics").await?;
     gateway.shutdown().await;
+
+    // The outage was seen by outlier detection, and the only endpoint out meant panic mode.
+    let cluster = [("cluster", "backend")];
+    let ejections = metric(&metrics, "xproxy_upstream_ejections_total", &cluster);
+    let panics = metric(&metrics, "xproxy_upstream_panics_total", &cluster);
+    assert!(ejections >= 1.0 && panics >= 1.0, "ejections {ejections}, panics {panics}");
 
     let recovered = restarted + RECOVERY_BUDGET;
     let before = errors_between(&done, Duration::ZERO, killed);
