@@ -56,9 +56,10 @@ impl Gateway {
     /// A route or cluster that cannot be built, or an address that cannot be bound.
     pub async fn start(config: &Config) -> anyhow::Result<Gateway> {
         link_protocols();
-        let clusters = ClusterSet::build(&config.clusters).map_err(|e| anyhow!("{e}"))?;
-        let tables = RouteTables::build(&config.routes, &clusters).map_err(|e| anyhow!("{e}"))?;
         let metrics = Arc::new(Metrics::new());
+        let clusters = ClusterSet::build_observed(&config.clusters, Some(&metrics))
+            .map_err(|e| anyhow!("{e}"))?;
+        let tables = RouteTables::build(&config.routes, &clusters).map_err(|e| anyhow!("{e}"))?;
         let dispatch = Arc::new(Dispatch::new(tables, &config.limits, &metrics));
         let http_router = Arc::new(
             crate::http::route::HttpRouter::build(&config.http, &clusters)

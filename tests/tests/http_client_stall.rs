@@ -16,7 +16,7 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use xproxy::upstream::endpoint::EJECT_AFTER_FAILURES;
+use xproxy::config::OutlierConfig;
 
 /// Every test ends within this, whatever happens.
 const TEST_LIMIT: Duration = Duration::from_secs(30);
@@ -139,7 +139,7 @@ async fn callers_hanging_up_mid_upload_do_not_eject_the_endpoint() -> Result<()>
         let addr = port(&gateway)?;
 
         // More abandoned uploads than it takes failures in a row to eject an endpoint.
-        for _ in 0..EJECT_AFTER_FAILURES + 1 {
+        for _ in 0..=OutlierConfig::default().consecutive_failures {
             let mut stream = TcpStream::connect(addr).await?;
             stream.write_all(HEAD_1000).await?;
             stream.write_all(&[b'y'; 10]).await?;
@@ -149,10 +149,12 @@ async fn callers_hanging_up_mid_upload_do_not_eject_the_endpoint() -> Result<()>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
 
-        // The only endpoint still takes requests (an ejected one would give a 503).
+        // The only endpoint still takes requests, and was never ejected.
         let answer = whole_upload(addr).await?;
         ensure!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
         let metrics = admin_get(&gateway, "/metrics").await?;
+        let ejections = metric(&metrics, "xproxy_upstream_ejections_total", &[]);
+        ensure!(ejections == 0.0, "the endpoint was ejected:\n{metrics}");
         let errors = |class| errors_total(&metrics, "http1", "up", class);
         ensure!(errors("upstream_reset") == 0.0, "counted as upstream resets:\n{metrics}");
         ensure!(errors("timeout") == 0.0, "counted as upstream timeouts:\n{metrics}");

@@ -27,7 +27,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   (the client refused or could not encode the call), and, when they occur, \
                   http_1xx to http_5xx and http_other (an HTTP status that is not a success; \
                   for gRPC, not 200) and grpc_<code> (a grpc-status other than 0, e.g. \
-                  grpc_unavailable).\n\n\
+                  grpc_unavailable), and, when a request failed, the error window: when the \
+                  first and the last failure came (what an outage cost).\n\n\
                   Protocols:\n\
                   - bolt (SOFARPC Bolt v1), dubbo (hessian2), tars: requests multiplexed on \
                   each connection, replies matched by request id; --service and --method name \

@@ -133,6 +133,9 @@ async fn drive<C: Connection>(
                     window_freed_at = Some(done);
                 }
                 if due >= measure_from {
+                    if outcome.is_err() {
+                        recorder.note_error_at(done.saturating_duration_since(measure_from));
+                    }
                     recorder.record(outcome, done - origin);
                     last = last.max(done);
                 } else {
@@ -216,6 +219,10 @@ mod tests {
         assert_eq!(r.ok() + r.failed(), 16_000);
         assert_eq!(r.warmup(), 1_600);
         assert_eq!(r.errors(ErrorClass::Status), 1_600);
+        // Failures all along the measured second, none from the warm-up.
+        let (first, last) = r.error_window().unwrap();
+        assert!(first <= Duration::from_millis(2), "{first:?}");
+        assert!(last >= Duration::from_millis(999) && last <= Duration::from_secs(1), "{last:?}");
         assert_eq!(measured.elapsed, Duration::from_secs(1));
         assert_eq!(r.percentile(99.9), Duration::from_micros(1000) + Duration::from_nanos(447));
         assert!(conns.iter().all(|c| c.peak.load(Ordering::Relaxed) == 8));

@@ -70,6 +70,15 @@ impl Summary {
         );
         let errors: Vec<String> = reported(r).map(|(c, n)| format!("{} {n}", c.name())).collect();
         let _ = writeln!(out, "errors: {}", errors.join(", "));
+        if let Some((first, last)) = r.error_window() {
+            let _ = writeln!(
+                out,
+                "error window: {} (first error at {}, last at {}, from the end of the warm-up)",
+                human(last - first),
+                human(first),
+                human(last)
+            );
+        }
         let (min, max, mean) = r.min_max_mean();
         let mut head = format!("{:<9}{:>10}", "latency", "min");
         let mut row = format!("{:<9}{:>10}", "", human(min));
@@ -114,6 +123,20 @@ impl Summary {
         for (class, n) in reported(r) {
             let _ = write!(out, ",\"errors_{}\":{n}", class.name());
         }
+        let secs = |d: Duration| format!("{:.6}", d.as_secs_f64());
+        match r.error_window() {
+            Some((first, last)) => write!(
+                out,
+                ",\"first_error_s\":{},\"last_error_s\":{},\"error_window_s\":{}",
+                secs(first),
+                secs(last),
+                secs(last - first)
+            ),
+            None => {
+                write!(out, ",\"first_error_s\":null,\"last_error_s\":null,\"error_window_s\":null")
+            }
+        }
+        .unwrap_or_default();
         out.push('}');
         out
     }
@@ -169,6 +192,11 @@ mod tests {
         results.record(Err(ErrorClass::Http(StatusClass::ServerError)), Duration::ZERO);
         results.record(Err(ErrorClass::Grpc(GrpcCode::Unavailable)), Duration::ZERO);
         results.record_warmup();
+        results.note_error_at(Duration::from_millis(1200));
+        let mut other = Recorder::new();
+        other.note_error_at(Duration::from_millis(1500));
+        other.note_error_at(Duration::from_millis(1000));
+        results.merge(&other);
         Summary {
             protocol: "bolt",
             target: "127.0.0.1:1\"x".into(),
@@ -179,6 +207,19 @@ mod tests {
             elapsed: Duration::from_millis(500),
             results,
         }
+    }
+
+    #[test]
+    fn text_and_json_give_the_error_window_when_there_were_errors() {
+        let text = summary().text();
+        assert!(
+            text.contains("error window: 500.00ms (first error at 1.00s, last at 1.50s"),
+            "{text}"
+        );
+        let mut clean = summary();
+        clean.results = Recorder::new();
+        assert!(!clean.text().contains("error window"));
+        assert!(clean.json().contains("\"error_window_s\":null"));
     }
 
     #[test]
@@ -208,6 +249,9 @@ mod tests {
             "\"errors_connect\":0",
             "\"errors_http_5xx\":1",
             "\"errors_grpc_unavailable\":1",
+            "\"first_error_s\":1.000000",
+            "\"last_error_s\":1.500000",
+            "\"error_window_s\":0.500000",
         ] {
             assert!(json.contains(field), "{field} missing from {json}");
         }

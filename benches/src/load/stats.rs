@@ -168,6 +168,9 @@ pub struct Recorder {
     errors: [u64; SLOTS],
     /// Requests that completed during the warm-up (counted, not measured).
     warmup: u64,
+    /// When the first and the last measured failure completed, from the start of the
+    /// measurement: how long an outage cost (see [`error_window`](Recorder::error_window)).
+    error_span: Option<(Duration, Duration)>,
 }
 
 impl Default for Recorder {
@@ -183,7 +186,7 @@ impl Recorder {
         // Constant bounds, checked by the tests: this cannot fail.
         let latencies =
             Histogram::new_with_bounds(1, high, 3).expect("1 ns to 100 s at 3 digits is valid");
-        Recorder { latencies, errors: [0; SLOTS], warmup: 0 }
+        Recorder { latencies, errors: [0; SLOTS], warmup: 0, error_span: None }
     }
 
     /// Records one measured request.
@@ -199,6 +202,22 @@ impl Recorder {
                 }
             }
         }
+    }
+
+    /// Notes that a measured request failed `at` (its completion, from the start of the
+    /// measurement). Call it alongside [`record`](Recorder::record) for failures.
+    pub fn note_error_at(&mut self, at: Duration) {
+        self.error_span = Some(match self.error_span {
+            Some((first, last)) => (first.min(at), last.max(at)),
+            None => (at, at),
+        });
+    }
+
+    /// When the first and the last measured failure completed, from the start of the
+    /// measurement; `None` without failures. For a run across an outage, the difference is
+    /// how long errors went on.
+    pub fn error_window(&self) -> Option<(Duration, Duration)> {
+        self.error_span
     }
 
     /// Counts one request that completed during the warm-up.
@@ -218,6 +237,10 @@ impl Recorder {
             *mine += theirs;
         }
         self.warmup += other.warmup;
+        if let Some((first, last)) = other.error_span {
+            self.note_error_at(first);
+            self.note_error_at(last);
+        }
     }
 
     /// Successful measured requests.

@@ -22,6 +22,8 @@
 //! | `upstream_connections_active` | gauge | cluster |
 //! | `upstream_connections_total` | counter | cluster |
 //! | `admin_connections_refused_total` | counter | reason |
+//! | `upstream_ejections_total` | counter | cluster |
+//! | `upstream_panics_total` | counter | cluster |
 //!
 //! A request answered without a route or cluster has those labels empty. Series are never
 //! removed: their number is bounded by the configuration (listeners × protocols × routes ×
@@ -219,6 +221,8 @@ pub struct Metrics {
     decode_errors: Family<ConnectionLabels, Counter>,
     upstream_active: Family<ClusterLabels, Gauge>,
     upstream_total: Family<ClusterLabels, Counter>,
+    ejections: Family<ClusterLabels, Counter>,
+    panics: Family<ClusterLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -251,6 +255,8 @@ impl Metrics {
         let decode_errors = Family::default();
         let upstream_active = Family::default();
         let upstream_total = Family::default();
+        let ejections = Family::default();
+        let panics = Family::default();
         registry.register("requests", "Requests finished, by route and cluster", requests.clone());
         registry.register(
             "request_errors",
@@ -316,6 +322,16 @@ impl Metrics {
             "Upstream connections opened, by cluster",
             upstream_total.clone(),
         );
+        registry.register(
+            "upstream_ejections",
+            "Endpoints taken out of rotation by outlier detection, by cluster",
+            ejections.clone(),
+        );
+        registry.register(
+            "upstream_panics",
+            "Times a cluster (or metadata subset) entered panic mode, by cluster",
+            panics.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -331,6 +347,8 @@ impl Metrics {
             decode_errors,
             upstream_active,
             upstream_total,
+            ejections,
+            panics,
         }
     }
 
@@ -428,6 +446,15 @@ impl Metrics {
         ConnectionGuard::up(self.upstream_active.get_or_create(&labels).clone())
     }
 
+    /// The outlier-detection counters of `cluster`, resolved once when the cluster is built.
+    pub fn outlier_counters(&self, cluster: &str) -> OutlierCounters {
+        let labels = ClusterLabels { cluster: cluster.to_owned() };
+        OutlierCounters {
+            ejections: self.ejections.get_or_create(&labels).clone(),
+            panics: self.panics.get_or_create(&labels).clone(),
+        }
+    }
+
     /// Every series in OpenMetrics text format (serve it with [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut text = String::with_capacity(16 * 1024);
@@ -511,6 +538,16 @@ impl MetricsScope {
             cache.push((route.into(), cluster.into(), handle));
         }
     }
+}
+
+/// A cluster's outlier-detection counters. The default is unregistered counters (counted,
+/// never rendered), for clusters built without a metrics registry.
+#[derive(Clone, Debug, Default)]
+pub struct OutlierCounters {
+    /// Ejections of any of the cluster's endpoints.
+    pub ejections: Counter,
+    /// Entries of the cluster, or one of its subsets, into panic mode.
+    pub panics: Counter,
 }
 
 /// Holds one active connection in a gauge; dropping it takes the connection out again.

@@ -303,6 +303,10 @@ pub struct ClusterConfig {
     /// Limits whose breach gives an overload reply.
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerConfig,
+    /// Passive health: when a failing endpoint is taken out of rotation, for how long, and
+    /// when the cluster balances over every endpoint anyway (panic mode).
+    #[serde(default)]
+    pub outlier: OutlierConfig,
     /// The HTTP version spoken to the endpoints when HTTP routes forward here. Default: the
     /// downstream request's own version (gRPC always HTTP/2).
     #[serde(default)]
@@ -393,6 +397,50 @@ impl Default for CircuitBreakerConfig {
             max_connections: 1024,
             max_pending_requests: 1024,
             max_requests: 10_000,
+        }
+    }
+}
+
+/// Outlier detection (passive health) of a cluster's endpoints.
+///
+/// An endpoint whose tries fail `consecutive_failures` times in a row is ejected: balancers
+/// skip it for `base_ejection_time`, doubled at each further ejection (a failure once the
+/// previous ejection has run out ejects again at once) up to `max_ejection_time`. Its first
+/// success returns it to rotation and resets the doubling. Short times are the point: a
+/// backend that restarts is back within a fraction of a second, and one that keeps failing is
+/// tried less and less often.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutlierConfig {
+    /// Failed tries in a row (connect failures, resets, 5xx replies) that eject an endpoint.
+    /// Default 5.
+    pub consecutive_failures: u32,
+    /// How long the first ejection lasts. Default 200ms.
+    #[serde(with = "humantime_serde")]
+    pub base_ejection_time: Duration,
+    /// The longest an ejection lasts however often the endpoint was ejected. Default 3s.
+    #[serde(with = "humantime_serde")]
+    pub max_ejection_time: Duration,
+    /// An ejected endpoint is never chosen before this much of its ejection has passed, even
+    /// when every endpoint is out of rotation (a request then tries to connect rather than
+    /// fail) or in panic mode. Default 50ms.
+    #[serde(with = "humantime_serde")]
+    pub min_ejection_time: Duration,
+    /// Panic mode: when fewer than this percentage of a cluster's (or metadata subset's)
+    /// endpoints are in rotation, requests are balanced over all of them, ejected ones
+    /// included (once past `min_ejection_time`), rather than piled on the few left. 0 turns
+    /// panic mode off while some endpoint is in rotation. Default 50.
+    pub panic_threshold: u8,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        OutlierConfig {
+            consecutive_failures: 5,
+            base_ejection_time: Duration::from_millis(200),
+            max_ejection_time: Duration::from_secs(3),
+            min_ejection_time: Duration::from_millis(50),
+            panic_threshold: 50,
         }
     }
 }

@@ -190,6 +190,7 @@ impl<'a> Checker<'a> {
                 breaker.max_requests,
                 "every request would be refused",
             );
+            self.outlier(&at.key("outlier"), &cluster.outlier);
         }
         clusters
     }
@@ -433,6 +434,41 @@ impl<'a> Checker<'a> {
                 at.key("retriable_statuses"),
                 "has no effect unless retry_on lists retriable_status",
             );
+        }
+    }
+
+    fn outlier(&mut self, at: &FieldPath, outlier: &OutlierConfig) {
+        if outlier.consecutive_failures == 0 {
+            self.error(
+                at.key("consecutive_failures"),
+                "must be greater than 0 (every endpoint would be ejected before its first try)",
+            );
+        }
+        self.nonzero_duration(
+            at.key("base_ejection_time"),
+            outlier.base_ejection_time,
+            "an ejection would end as it began",
+        );
+        let format = humantime_serde::re::humantime::format_duration;
+        if outlier.max_ejection_time < outlier.base_ejection_time {
+            let msg = format!(
+                "{} is shorter than base_ejection_time ({})",
+                format(outlier.max_ejection_time),
+                format(outlier.base_ejection_time),
+            );
+            self.error(at.key("max_ejection_time"), msg);
+        }
+        if outlier.min_ejection_time > outlier.base_ejection_time {
+            let msg = format!(
+                "{} is longer than base_ejection_time ({}): it is the part of an ejection that \
+                 even panic mode and on-demand reconnects respect",
+                format(outlier.min_ejection_time),
+                format(outlier.base_ejection_time),
+            );
+            self.error(at.key("min_ejection_time"), msg);
+        }
+        if outlier.panic_threshold > 100 {
+            self.error(at.key("panic_threshold"), "is a percentage: 0 to 100");
         }
     }
 

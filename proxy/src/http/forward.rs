@@ -140,6 +140,7 @@ pub async fn handle(
             fail!(Failure::NoHealthyUpstream, "no healthy upstream", cname, tries)
         };
         let active = endpoint.track();
+        let try_started = Instant::now();
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if remaining == Some(Duration::ZERO) {
             fail!(Failure::Timeout, "upstream timeout", cname, tries)
@@ -165,7 +166,7 @@ pub async fn handle(
             }
             Err(e @ ConnectError::Failed { .. }) => {
                 debug!(error = %e, "upstream connect failed");
-                endpoint.report_outcome(false);
+                endpoint.report_try_outcome(false, try_started);
                 if should_retry(route, tries, HttpRetryCause::ConnectFailure, &parts.method, grpc) {
                     attempt += 1;
                     avoid = Some(endpoint.address());
@@ -293,7 +294,7 @@ pub async fn handle(
                         continue;
                     }
                 } else {
-                    endpoint.report_outcome(false);
+                    endpoint.report_try_outcome(false, try_started);
                     let retry =
                         should_retry(route, tries, HttpRetryCause::Reset, &parts.method, grpc);
                     if retry && replay.body().is_some() {
@@ -323,7 +324,7 @@ pub async fn handle(
             Some(Ok(response)) => response.map(body::boxed),
         };
         let status = response.status();
-        endpoint.report_outcome(!status.is_server_error());
+        endpoint.report_try_outcome(!status.is_server_error(), try_started);
         let mut grpc_code = if grpc { grpc_status_in_head(&response) } else { None };
         if grpc
             && grpc_code.is_none()
@@ -351,7 +352,7 @@ pub async fn handle(
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => {
                     debug!(error = %e, "upstream gRPC response failed");
-                    endpoint.report_outcome(false);
+                    endpoint.report_try_outcome(false, try_started);
                     fail!(Failure::UpstreamReset, "upstream reset the call", cname, tries)
                 }
                 None => Frame::data(Bytes::new()),

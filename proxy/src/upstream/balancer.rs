@@ -2,9 +2,11 @@
 //!
 //! A [`Balancer`] holds only the policy's state (a counter, current weights); the endpoint list
 //! is passed to [`pick`](Balancer::pick), and must be the same list (same length and order) on
-//! every call, which is what a [`Subset`](super::Subset) guarantees. Every policy skips
-//! unhealthy endpoints and returns `None` only when none is healthy. Picking allocates nothing;
-//! only smooth weighted round robin takes a lock, for a few additions.
+//! every call, which is what a [`Subset`](super::Subset) guarantees. Which endpoints may be
+//! chosen is the caller's predicate (in rotation, or anything past its minimum ejection in
+//! panic mode: see [`Subset::pick`](super::Subset::pick)); every policy skips the others and
+//! returns `None` only when none qualifies. Picking allocates nothing; only smooth weighted
+//! round robin takes a lock, for a few additions.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,23 +47,32 @@ impl Balancer {
         Balancer { state }
     }
 
-    /// Chooses a healthy endpoint of `endpoints`, or `None` if none is healthy (or the list is
-    /// empty): the caller then answers with a no-healthy-upstream reply.
-    pub fn pick<'a>(&self, endpoints: &'a [Arc<Endpoint>]) -> Option<&'a Arc<Endpoint>> {
+    /// Chooses an endpoint of `endpoints` for which `eligible` holds, or `None` if there is
+    /// none (or the list is empty): the caller then answers with a no-healthy-upstream reply.
+    /// `eligible` is called a few times per pick (up to once per endpoint): keep it cheap.
+    pub fn pick<'a, F>(
+        &self,
+        endpoints: &'a [Arc<Endpoint>],
+        eligible: F,
+    ) -> Option<&'a Arc<Endpoint>>
+    where
+        F: Fn(&Endpoint) -> bool,
+    {
         match &self.state {
-            State::RoundRobin { next } => round_robin(next, endpoints),
-            State::Random => random(endpoints),
-            State::SmoothWeighted { current } => smooth_weighted(current, endpoints),
-            State::LeastRequest => least_request(endpoints),
+            State::RoundRobin { next } => round_robin(next, endpoints, &eligible),
+            State::Random => random(endpoints, &eligible),
+            State::SmoothWeighted { current } => smooth_weighted(current, endpoints, &eligible),
+            State::LeastRequest => least_request(endpoints, &eligible),
         }
     }
 }
 
-/// Each endpoint in turn, from a shared counter; an unhealthy endpoint's turn passes to the
-/// next healthy one.
+/// Each endpoint in turn, from a shared counter; an ineligible endpoint's turn passes to the
+/// next eligible one.
 fn round_robin<'a>(
     next: &AtomicUsize,
     endpoints: &'a [Arc<Endpoint>],
+    eligible: &impl Fn(&Endpoint) -> bool,
 ) -> Option<&'a Arc<Endpoint>> {
     let len = endpoints.len();
     if len == 0 {
@@ -69,37 +80,44 @@ fn round_robin<'a>(
     }
     let start = next.fetch_add(1, Ordering::Relaxed) % len;
     let (tail, head) = (endpoints.get(start..)?, endpoints.get(..start)?);
-    tail.iter().chain(head).find(|e| e.is_healthy())
+    tail.iter().chain(head).find(|e| eligible(e))
 }
 
-/// Uniform among healthy endpoints.
-fn random(endpoints: &[Arc<Endpoint>]) -> Option<&Arc<Endpoint>> {
+/// Uniform among eligible endpoints.
+fn random<'a>(
+    endpoints: &'a [Arc<Endpoint>],
+    eligible: &impl Fn(&Endpoint) -> bool,
+) -> Option<&'a Arc<Endpoint>> {
     if endpoints.is_empty() {
         return None;
     }
-    // Fast path: a uniform draw that lands on a healthy endpoint. Falling back to a uniform
-    // draw among the healthy ones keeps the overall choice uniform among them.
+    // Fast path: a uniform draw that lands on an eligible endpoint. Falling back to a uniform
+    // draw among the eligible ones keeps the overall choice uniform among them.
     match endpoints.get(fastrand::usize(..endpoints.len())) {
-        Some(e) if e.is_healthy() => Some(e),
-        _ => random_healthy(endpoints),
+        Some(e) if eligible(e) => Some(e),
+        _ => random_eligible(endpoints, eligible),
     }
 }
 
-/// A uniform choice among the healthy endpoints, in two passes without allocating.
-fn random_healthy(endpoints: &[Arc<Endpoint>]) -> Option<&Arc<Endpoint>> {
-    let healthy = endpoints.iter().filter(|e| e.is_healthy()).count();
-    if healthy == 0 {
+/// A uniform choice among the eligible endpoints, in two passes without allocating.
+fn random_eligible<'a>(
+    endpoints: &'a [Arc<Endpoint>],
+    eligible: &impl Fn(&Endpoint) -> bool,
+) -> Option<&'a Arc<Endpoint>> {
+    let count = endpoints.iter().filter(|e| eligible(e)).count();
+    if count == 0 {
         return None;
     }
-    endpoints.iter().filter(|e| e.is_healthy()).nth(fastrand::usize(..healthy))
+    endpoints.iter().filter(|e| eligible(e)).nth(fastrand::usize(..count))
 }
 
-/// nginx's smooth weighted round robin: every healthy endpoint's current weight grows by its
+/// nginx's smooth weighted round robin: every eligible endpoint's current weight grows by its
 /// weight, the largest wins (the first on ties) and loses the total. Weights 5, 1, 1 give
 /// `a a b a c a a`: heavy endpoints' turns are spread out rather than bunched.
 fn smooth_weighted<'a>(
     current: &Mutex<Vec<i64>>,
     endpoints: &'a [Arc<Endpoint>],
+    eligible: &impl Fn(&Endpoint) -> bool,
 ) -> Option<&'a Arc<Endpoint>> {
     let best = {
         let mut current = current.lock().unwrap_or_else(PoisonError::into_inner);
@@ -107,7 +125,7 @@ fn smooth_weighted<'a>(
         let mut best: Option<usize> = None;
         let mut best_weight = i64::MIN;
         for (i, (e, cw)) in endpoints.iter().zip(current.iter_mut()).enumerate() {
-            if !e.is_healthy() {
+            if !eligible(e) {
                 continue;
             }
             let w = i64::from(e.weight());
@@ -131,22 +149,25 @@ fn smooth_weighted<'a>(
 /// flight relative to its weight, i.e. the lower `(active + 1) / weight` (so that an idle
 /// heavy endpoint beats an idle light one, and a heavy endpoint takes proportionally more).
 /// Ties go to the first draw, itself random.
-fn least_request(endpoints: &[Arc<Endpoint>]) -> Option<&Arc<Endpoint>> {
+fn least_request<'a>(
+    endpoints: &'a [Arc<Endpoint>],
+    eligible: &impl Fn(&Endpoint) -> bool,
+) -> Option<&'a Arc<Endpoint>> {
     let len = endpoints.len();
     if len < 2 {
-        return endpoints.first().filter(|e| e.is_healthy());
+        return endpoints.first().filter(|e| eligible(e));
     }
     let i = fastrand::usize(..len);
     let mut j = fastrand::usize(..len - 1);
     if j >= i {
         j += 1;
     }
-    let a = endpoints.get(i).filter(|e| e.is_healthy());
-    let b = endpoints.get(j).filter(|e| e.is_healthy());
+    let a = endpoints.get(i).filter(|e| eligible(e));
+    let b = endpoints.get(j).filter(|e| eligible(e));
     match (a, b) {
         (Some(a), Some(b)) => Some(if less_loaded(b, a) { b } else { a }),
         (Some(one), None) | (None, Some(one)) => Some(one),
-        (None, None) => random_healthy(endpoints),
+        (None, None) => random_eligible(endpoints, eligible),
     }
 }
 
@@ -162,25 +183,30 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::config::EndpointConfig;
+    use crate::admin::metrics::OutlierCounters;
+    use crate::config::{EndpointConfig, OutlierConfig};
+    use crate::upstream::endpoint::Outlier;
 
     fn endpoints(weights: &[u32]) -> Vec<Arc<Endpoint>> {
+        let outlier =
+            Arc::new(Outlier::new("t", &OutlierConfig::default(), OutlierCounters::default()));
         weights
             .iter()
             .enumerate()
             .map(|(i, &weight)| {
-                Arc::new(Endpoint::new(&EndpointConfig {
+                let config = EndpointConfig {
                     address: SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16)),
                     weight,
                     metadata: BTreeMap::new(),
-                }))
+                };
+                Arc::new(Endpoint::new(&config, Arc::clone(&outlier)))
             })
             .collect()
     }
 
-    /// The index of the picked endpoint, by port.
+    /// The index of the picked endpoint among the healthy ones, by port.
     fn pick_index(b: &Balancer, eps: &[Arc<Endpoint>]) -> Option<usize> {
-        b.pick(eps).map(|e| usize::from(e.address().port() - 1000))
+        b.pick(eps, Endpoint::is_healthy).map(|e| usize::from(e.address().port() - 1000))
     }
 
     fn counts(b: &Balancer, eps: &[Arc<Endpoint>], n: usize) -> Vec<usize> {
@@ -299,8 +325,8 @@ mod tests {
         }
         for policy in ALL {
             let b = Balancer::new(policy, eps.len());
-            assert!(b.pick(&eps).is_none(), "{policy:?}");
-            assert!(Balancer::new(policy, 0).pick(&[]).is_none(), "{policy:?}");
+            assert!(b.pick(&eps, Endpoint::is_healthy).is_none(), "{policy:?}");
+            assert!(Balancer::new(policy, 0).pick(&[], |_| true).is_none(), "{policy:?}");
         }
         eps[1].set_healthy(true);
         for policy in ALL {

@@ -1,10 +1,14 @@
-//! Clusters: named groups of static endpoints with a balancing policy, metadata subsets and a
-//! circuit breaker.
+//! Clusters: named groups of static endpoints with a balancing policy, metadata subsets, a
+//! circuit breaker, outlier detection and panic mode.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::endpoint::{now_nanos, Outlier};
 use super::{Balancer, CircuitBreaker, Endpoint};
+use crate::admin::metrics::OutlierCounters;
+use crate::admin::Metrics;
 use crate::config::ClusterConfig;
 
 /// Why a set of clusters could not be built from configuration. Messages name the field.
@@ -40,12 +44,16 @@ pub enum ClusterError {
 ///
 /// Subsets are made when routes are built (one per distinct `metadata_match` per cluster,
 /// shared by routes asking for the same pairs), never per request. The whole cluster is the
-/// subset of the empty match.
+/// subset of the empty match. Panic mode is decided per subset, over its own endpoints.
 #[derive(Debug)]
 pub struct Subset {
     metadata: BTreeMap<String, String>,
     endpoints: Vec<Arc<Endpoint>>,
     balancer: Balancer,
+    outlier: Arc<Outlier>,
+    /// Whether the last pick found the subset in panic mode (so that entering and leaving
+    /// are counted and logged once, not per request).
+    in_panic: AtomicBool,
 }
 
 impl Subset {
@@ -53,6 +61,7 @@ impl Subset {
         cluster: &ClusterConfig,
         all: &[Arc<Endpoint>],
         metadata: &BTreeMap<String, String>,
+        outlier: &Arc<Outlier>,
     ) -> Subset {
         let endpoints: Vec<_> = all
             .iter()
@@ -60,7 +69,13 @@ impl Subset {
             .cloned()
             .collect();
         let balancer = Balancer::new(cluster.lb_policy, endpoints.len());
-        Subset { metadata: metadata.clone(), endpoints, balancer }
+        Subset {
+            metadata: metadata.clone(),
+            endpoints,
+            balancer,
+            outlier: Arc::clone(outlier),
+            in_panic: AtomicBool::new(false),
+        }
     }
 
     /// The pairs every endpoint of the subset carries.
@@ -73,9 +88,60 @@ impl Subset {
         &self.endpoints
     }
 
-    /// Chooses a healthy endpoint by the cluster's policy; `None` if none is healthy.
+    /// Chooses an endpoint by the cluster's policy.
+    ///
+    /// Normally among the endpoints in rotation (healthy, not ejected). When fewer than the
+    /// cluster's panic threshold of them are in rotation, or none is, the subset is in panic
+    /// mode and the choice is among all its endpoints, except those ejected less than
+    /// `min_ejection_time` ago: spreading the load over every endpoint beats piling it on the
+    /// few left, and a request that finds every endpoint ejected tries to connect rather than
+    /// fail (a backend back from a restart is found by the first such request). `None` only
+    /// when every endpoint was ejected that recently (or the subset is empty).
+    ///
+    /// Cost: while no endpoint of the cluster is out, two atomic loads and a clock reading
+    /// on top of the policy's own; otherwise one pass over the subset's endpoints.
     pub fn pick(&self) -> Option<&Arc<Endpoint>> {
-        self.balancer.pick(&self.endpoints)
+        let now = now_nanos();
+        if self.outlier.all_in_rotation(now) {
+            self.leave_panic();
+            return self.balancer.pick(&self.endpoints, |_| true);
+        }
+        let available = self.endpoints.iter().filter(|e| e.is_available(now)).count();
+        if !self.outlier.panics(available, self.endpoints.len()) {
+            self.leave_panic();
+            return self.balancer.pick(&self.endpoints, |e| e.is_available(now));
+        }
+        self.enter_panic(available);
+        self.balancer.pick(&self.endpoints, |e| e.is_admissible_in_panic(now))
+    }
+
+    fn enter_panic(&self, available: usize) {
+        if self.in_panic.load(Ordering::Relaxed) || self.in_panic.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.outlier.count_panic();
+        tracing::warn!(
+            cluster = %self.outlier.cluster(),
+            metadata = ?self.metadata,
+            available,
+            endpoints = self.endpoints.len(),
+            "panic mode: balancing over every endpoint, ejected ones included"
+        );
+    }
+
+    fn leave_panic(&self) {
+        if self.in_panic.load(Ordering::Relaxed) && self.in_panic.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                cluster = %self.outlier.cluster(),
+                metadata = ?self.metadata,
+                "panic mode over"
+            );
+        }
+    }
+
+    /// Whether the last pick found the subset in panic mode.
+    pub fn in_panic(&self) -> bool {
+        self.in_panic.load(Ordering::Relaxed)
     }
 }
 
@@ -89,29 +155,48 @@ pub struct Cluster {
     /// routes are built.
     subsets: Mutex<Vec<Arc<Subset>>>,
     circuit_breaker: CircuitBreaker,
+    outlier: Arc<Outlier>,
 }
 
 impl Cluster {
-    /// A cluster from its configuration (`index` is its position, for error messages).
+    /// A cluster from its configuration (`index` is its position, for error messages), its
+    /// outlier counters not registered anywhere.
     ///
     /// # Errors
     /// [`ClusterError::NoEndpoints`] or [`ClusterError::ZeroWeight`].
     pub fn new(index: usize, config: &ClusterConfig) -> Result<Cluster, ClusterError> {
+        Cluster::with_counters(index, config, OutlierCounters::default())
+    }
+
+    /// [`Cluster::new`], counting ejections and panics into `counters`.
+    ///
+    /// # Errors
+    /// As for [`Cluster::new`].
+    pub fn with_counters(
+        index: usize,
+        config: &ClusterConfig,
+        counters: OutlierCounters,
+    ) -> Result<Cluster, ClusterError> {
         if config.endpoints.is_empty() {
             return Err(ClusterError::NoEndpoints { index, name: config.name.clone() });
         }
         if let Some(endpoint) = config.endpoints.iter().position(|e| e.weight == 0) {
             return Err(ClusterError::ZeroWeight { index, name: config.name.clone(), endpoint });
         }
-        let endpoints: Vec<_> =
-            config.endpoints.iter().map(|e| Arc::new(Endpoint::new(e))).collect();
-        let all = Arc::new(Subset::new(config, &endpoints, &BTreeMap::new()));
+        let outlier = Arc::new(Outlier::new(&config.name, &config.outlier, counters));
+        let endpoints: Vec<_> = config
+            .endpoints
+            .iter()
+            .map(|e| Arc::new(Endpoint::new(e, Arc::clone(&outlier))))
+            .collect();
+        let all = Arc::new(Subset::new(config, &endpoints, &BTreeMap::new(), &outlier));
         Ok(Cluster {
             config: config.clone(),
             endpoints,
             all,
             subsets: Mutex::new(Vec::new()),
             circuit_breaker: CircuitBreaker::new(&config.circuit_breaker),
+            outlier,
         })
     }
 
@@ -152,13 +237,14 @@ impl Cluster {
         if let Some(found) = subsets.iter().find(|s| &s.metadata == metadata) {
             return Arc::clone(found);
         }
-        let made = Arc::new(Subset::new(&self.config, &self.endpoints, metadata));
+        let made = Arc::new(Subset::new(&self.config, &self.endpoints, metadata, &self.outlier));
         subsets.push(Arc::clone(&made));
         made
     }
 
-    /// Chooses a healthy endpoint of `subset` (one of this cluster's subsets) by the cluster's
-    /// policy. `None` if none is healthy: the caller answers with a no-healthy-upstream reply.
+    /// Chooses an endpoint of `subset` (one of this cluster's subsets) by the cluster's
+    /// policy, in panic mode when too few are in rotation (see [`Subset::pick`]). `None`
+    /// when none can be tried: the caller answers with a no-healthy-upstream reply.
     pub fn pick(&self, subset: &Subset) -> Option<Arc<Endpoint>> {
         subset.pick().cloned()
     }
@@ -171,14 +257,26 @@ pub struct ClusterSet {
 }
 
 impl ClusterSet {
-    /// Builds every cluster.
+    /// Builds every cluster, with unregistered outlier counters.
     ///
     /// # Errors
     /// The first [`ClusterError`] found, in configuration order.
     pub fn build(configs: &[ClusterConfig]) -> Result<ClusterSet, ClusterError> {
+        ClusterSet::build_observed(configs, None)
+    }
+
+    /// Builds every cluster, counting ejections and panics into `metrics` when given.
+    ///
+    /// # Errors
+    /// The first [`ClusterError`] found, in configuration order.
+    pub fn build_observed(
+        configs: &[ClusterConfig],
+        metrics: Option<&Metrics>,
+    ) -> Result<ClusterSet, ClusterError> {
         let mut clusters = BTreeMap::new();
         for (index, config) in configs.iter().enumerate() {
-            let cluster = Cluster::new(index, config)?;
+            let counters = metrics.map(|m| m.outlier_counters(&config.name)).unwrap_or_default();
+            let cluster = Cluster::with_counters(index, config, counters)?;
             if clusters.insert(config.name.clone(), Arc::new(cluster)).is_some() {
                 return Err(ClusterError::DuplicateName { name: config.name.clone() });
             }
@@ -212,7 +310,9 @@ pub(crate) mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::config::{CircuitBreakerConfig, EndpointConfig, HeartbeatConfig, LbPolicy};
+    use crate::config::{
+        CircuitBreakerConfig, EndpointConfig, HeartbeatConfig, LbPolicy, OutlierConfig,
+    };
 
     /// One endpoint of a test cluster: port on 127.0.0.1, weight, metadata pairs.
     pub(crate) type TestEndpoint<'a> = (u16, u32, &'a [(&'a str, &'a str)]);
@@ -240,6 +340,7 @@ pub(crate) mod tests {
             max_connections_per_endpoint: 64,
             heartbeat: HeartbeatConfig::default(),
             circuit_breaker: CircuitBreakerConfig::default(),
+            outlier: OutlierConfig::default(),
             http_protocol: None,
         }
     }
@@ -298,16 +399,100 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn pick_skips_unhealthy_and_gives_none_when_all_are() {
+    fn pick_skips_unhealthy_and_panics_when_all_are() {
         let c = zoned();
         let a = c.subset(&md(&[("zone", "a")]));
         c.endpoints()[0].set_healthy(false);
         for _ in 0..4 {
-            assert_eq!(c.pick(&a).unwrap().address().port(), 3);
+            assert_eq!(c.pick(&a).unwrap().address().port(), 3, "1 of 2 in rotation: no panic");
         }
+        assert!(!a.in_panic());
         c.endpoints()[2].set_healthy(false);
-        assert!(c.pick(&a).is_none());
-        assert_eq!(c.pick(c.all()).unwrap().address().port(), 2);
+        let seq: Vec<u16> = (0..4).map(|_| c.pick(&a).unwrap().address().port()).collect();
+        assert_eq!(seq, [1, 3, 1, 3], "none in rotation: panic mode balances over both");
+        assert!(a.in_panic());
+        assert_eq!(c.outlier.counters().panics.get(), 1, "entering panic is counted once");
+        // The whole cluster still has endpoint 2: 1 of 3 is under 50%, so it panics too.
+        assert!(c.pick(c.all()).is_some());
+        assert!(c.all().in_panic());
+        c.endpoints()[0].set_healthy(true);
+        c.endpoints()[2].set_healthy(true);
+        assert!(c.pick(&a).is_some());
+        assert!(!a.in_panic(), "left once enough endpoints are back");
+    }
+
+    /// A four-endpoint round-robin cluster with `outlier` settings, and its endpoints' ports
+    /// as picked `n` times.
+    fn four(outlier: OutlierConfig) -> Cluster {
+        let mut cfg = cluster_config(
+            "c",
+            LbPolicy::RoundRobin,
+            &[(1, 1, &[]), (2, 1, &[]), (3, 1, &[]), (4, 1, &[])],
+        );
+        cfg.outlier = outlier;
+        Cluster::new(0, &cfg).unwrap()
+    }
+
+    fn eject(endpoint: &Endpoint) {
+        for _ in 0..5 {
+            endpoint.report_outcome(false);
+        }
+    }
+
+    fn picks(c: &Cluster, n: usize) -> Vec<u16> {
+        (0..n).map(|_| c.pick(c.all()).map_or(0, |e| e.address().port())).collect()
+    }
+
+    #[test]
+    fn panic_mode_spreads_load_over_ejected_endpoints_past_the_minimum() {
+        let no_minimum =
+            OutlierConfig { min_ejection_time: std::time::Duration::ZERO, ..Default::default() };
+        let c = four(no_minimum);
+        for e in &c.endpoints()[..3] {
+            eject(e);
+        }
+        // 1 of 4 in rotation (25% < 50%): rather than piling everything on endpoint 4, every
+        // endpoint takes its turn.
+        assert_eq!(picks(&c, 8), [1, 2, 3, 4, 1, 2, 3, 4]);
+        assert!(c.all().in_panic());
+        assert_eq!(c.outlier.counters().panics.get(), 1);
+
+        // Panic off: the survivor takes it all.
+        let off = four(OutlierConfig { panic_threshold: 0, ..no_minimum });
+        for e in &off.endpoints()[..3] {
+            eject(e);
+        }
+        assert_eq!(picks(&off, 4), [4, 4, 4, 4]);
+        assert!(!off.all().in_panic());
+    }
+
+    #[test]
+    fn panic_mode_spares_endpoints_ejected_less_than_the_minimum_ago() {
+        let c = four(OutlierConfig::default());
+        for e in &c.endpoints()[..3] {
+            eject(e);
+        }
+        assert_eq!(picks(&c, 4), [4, 4, 4, 4], "all three were ejected under 50ms ago");
+        assert!(c.all().in_panic());
+    }
+
+    #[test]
+    fn a_request_finding_every_endpoint_ejected_tries_one_after_the_minimum() {
+        let cfg = |min_ms| {
+            let mut cfg = cluster_config("one", LbPolicy::RoundRobin, &[(1, 1, &[])]);
+            cfg.outlier.min_ejection_time = std::time::Duration::from_millis(min_ms);
+            Cluster::new(0, &cfg).unwrap()
+        };
+        let c = cfg(60_000);
+        eject(&c.endpoints()[0]);
+        assert!(c.pick(c.all()).is_none(), "ejected a moment ago: fail fast");
+        let c = cfg(0);
+        eject(&c.endpoints()[0]);
+        assert_eq!(picks(&c, 2), [1, 1], "past the minimum: try to connect rather than fail");
+        c.endpoints()[0].report_outcome(true);
+        assert!(c.endpoints()[0].is_healthy());
+        assert_eq!(picks(&c, 1), [1]);
+        assert!(!c.all().in_panic());
     }
 
     #[test]

@@ -108,4 +108,8 @@ impl relay::Endpoint for Endpoint {
     fn report(&self, ok: bool) {
         self.report_outcome(ok);
     }
+
+    fn report_try(&self, ok: bool, started: std::time::Instant) {
+        self.report_try_outcome(ok, started);
+    }
 }

@@ -159,6 +159,7 @@ impl<P: Protocol> RelayHandler<P> {
     ) -> Result<P::Frame, TryError> {
         let refused =
             |f: Failure| TryError::Refused(f, format!("{f} in cluster {}", plan.upstream.name()));
+        let started = Instant::now();
         let picked = plan.upstream.pick(*previous).map_err(refused)?;
         *previous = Some(picked.endpoint.address());
         let pool = self.pool(plan, &*picked.endpoint);
@@ -168,7 +169,7 @@ impl<P: Protocol> RelayHandler<P> {
         let client = match connected {
             Ok(client) => client,
             Err(ConnectError::Failed(message)) => {
-                picked.endpoint.report(false);
+                picked.endpoint.report_try(false, started);
                 return Err(TryError::Connect(message));
             }
             Err(ConnectError::Busy) => {
@@ -178,7 +179,8 @@ impl<P: Protocol> RelayHandler<P> {
         };
         // The caller's per-try deadline bounds the call.
         let result = client.call_untimed(request).await;
-        picked.endpoint.report(!matches!(&result, Err(CallError::Closed | CallError::Io { .. })));
+        let ok = !matches!(&result, Err(CallError::Closed | CallError::Io { .. }));
+        picked.endpoint.report_try(ok, started);
         drop(picked.guard);
         result.map_err(TryError::Call)
     }

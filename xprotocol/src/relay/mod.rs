@@ -22,7 +22,7 @@ mod pool;
 use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -203,6 +203,16 @@ pub trait Endpoint: Send + Sync + 'static {
 
     /// Tells the endpoint how a try went (`true`: a reply arrived), for passive health.
     fn report(&self, ok: bool);
+
+    /// [`report`](Endpoint::report), also saying when the try began (before connecting).
+    /// The relay calls this one. An endpoint that ejects on failures can tell stale news
+    /// from fresh with it: a try begun before the endpoint's last change of state (say, a
+    /// connect that was lost while the backend was frozen, failing only after it came back)
+    /// says nothing about the endpoint now. Default: `report(ok)`.
+    fn report_try(&self, ok: bool, started: Instant) {
+        let _ = started;
+        self.report(ok);
+    }
 }
 
 /// What happened to one request, for [`RelayPolicy::finished`].

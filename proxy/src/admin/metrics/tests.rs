@@ -172,6 +172,21 @@ fn connection_gauges_go_up_and_down() {
 }
 
 #[test]
+fn outlier_counters_are_series_of_their_cluster() {
+    let metrics = Metrics::new();
+    let counters = metrics.outlier_counters("orders");
+    counters.ejections.inc();
+    counters.ejections.inc();
+    counters.panics.inc();
+    // Resolving again shares the same series.
+    metrics.outlier_counters("orders").panics.inc();
+    let samples = parse(&metrics.render());
+    let cluster = [("cluster", "orders")];
+    assert_eq!(value(&samples, "xproxy_upstream_ejections_total", &cluster), Some(2.0));
+    assert_eq!(value(&samples, "xproxy_upstream_panics_total", &cluster), Some(2.0));
+}
+
+#[test]
 fn sniff_failures_and_decode_errors_are_counted_by_reason() {
     let metrics = Metrics::new();
     metrics.sniff_failed("main", SniffFailure::Timeout);

@@ -421,3 +421,36 @@ fn sniff_max_pending_and_backlog_are_positive() {
         }
     }
 }
+
+#[test]
+fn outlier_settings_parse_and_are_checked() {
+    let outlier = "    outlier: {consecutive_failures: 3, base_ejection_time: 250ms, max_ejection_time: 2s, min_ejection_time: 20ms, panic_threshold: 30}\n";
+    let text = format!("{BASE}{outlier}");
+    assert!(check(&text).is_ok());
+    let config = parse(&text, Format::Yaml).unwrap();
+    let parsed = config.clusters[1].outlier;
+    assert_eq!(parsed.consecutive_failures, 3);
+    assert_eq!(parsed.base_ejection_time, Duration::from_millis(250));
+    assert_eq!(parsed.max_ejection_time, Duration::from_secs(2));
+    assert_eq!(parsed.min_ejection_time, Duration::from_millis(20));
+    assert_eq!(parsed.panic_threshold, 30);
+    assert_eq!(config.clusters[0].outlier, OutlierConfig::default());
+
+    let bad = "    outlier: {consecutive_failures: 0, base_ejection_time: 1s, max_ejection_time: 500ms, min_ejection_time: 2s, panic_threshold: 101}\n";
+    let report = check(&format!("{BASE}{bad}"));
+    let paths: Vec<&str> = report.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "clusters[1].outlier.consecutive_failures",
+            "clusters[1].outlier.max_ejection_time",
+            "clusters[1].outlier.min_ejection_time",
+            "clusters[1].outlier.panic_threshold",
+        ]
+    );
+    assert_eq!(report.errors[0].location.map(|l| l.line), Some(32));
+    let zero = "    outlier: {base_ejection_time: 0s, min_ejection_time: 0s}\n";
+    let report = check(&format!("{BASE}{zero}"));
+    let paths: Vec<&str> = report.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["clusters[1].outlier.base_ejection_time"]);
+}
