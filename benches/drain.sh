@@ -59,7 +59,7 @@ if [[ -z ${XLOAD_SKIP_BUILD:-} ]]; then
     (cd "$ROOT" && cargo build --release -p xproxy --bin xproxy -p xproxy-benches --bin xload)
 fi
 
-printf '%-6s %8s %8s  %s\n' workload sent ok "errors by class (xload)"
+printf '%-6s %8s %8s  %s\n' workload sent ok "errors by class (xload; counted after a 1 s warm-up)"
 n=0
 for p in $PROTOCOLS; do
     n=$((n + 1))
@@ -117,8 +117,9 @@ for p in $PROTOCOLS; do
         printf '%-6s failed: %s\n' "$p" "$(tail -n 1 "$WORK/load-$p.err")"
         continue
     fi
-    ok=$(field "$json" requests)
-    errors=$(sed -E 's/.*"errors":\{([^}]*)\}.*/\1/' <<< "$json")
-    total=$(field "$json" errors_total)
-    printf '%-6s %8s %8s  %s\n' "$p" "$((ok + total))" "$ok" "${errors:-none}"
+    sent=$(field "$json" requests)
+    ok=$(field "$json" ok)
+    errors=$( (grep -oE '"errors_[a-z0-9_]+":[1-9][0-9]*' <<< "$json" || true) \
+        | sed -E 's/"errors_//; s/"//' | paste -sd ' ' -)
+    printf '%-6s %8s %8s  %s\n' "$p" "$sent" "$ok" "${errors:-none}"
 done

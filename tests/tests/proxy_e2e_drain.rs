@@ -143,42 +143,47 @@ fn http_config(grpc: bool, cluster_yaml: &str, limits_extra: &str) -> String {
     yaml
 }
 
+/// curl sends 150 requests at 50/s, in order on one keep-alive connection while it lasts, and
+/// the gateway drains 1.5 s in: every request must be answered 200, or be refused a
+/// connection before it was sent. (HTTP/2 is driven by grpcio below: curl 7.88 fails every
+/// request after the first of a multi-URL run over HTTP/2 with prior knowledge, direct to a
+/// server too.)
+async fn curl_through_a_drain() -> Result<()> {
+    let nginx = Nginx::start().await?;
+    let backend = cluster("backend", &[nginx.h1], "http_protocol: http1");
+    let gateway = gateway(&http_config(false, &backend, "")).await?;
+    let addr = port(&gateway)?;
+    // One line per request: status and curl's exit code for that transfer.
+    let url = format!("http://{addr}/echo");
+    let mut args = vec!["--rate".to_owned(), "50/s".to_owned()];
+    args.extend(["-w".to_owned(), "%{http_code} %{exitcode}\\n".to_owned()]);
+    for _ in 0..150 {
+        args.extend(["-o".to_owned(), "/dev/null".to_owned(), url.clone()]);
+    }
+    let load = Running::spawn(curl(args)?)?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let drained = tokio::spawn(gateway.shutdown());
+    let output = load.finish_raw().await?;
+    let mut served = 0;
+    let mut refused = 0;
+    for line in output.stdout.lines() {
+        match line.trim() {
+            "200 0" => served += 1,
+            // 7: could not connect. The drain's `Connection: close` sent curl to a new
+            // connection, which the draining gateway refused: nothing was sent.
+            "000 7" => refused += 1,
+            other => anyhow::bail!("a request was lost ({other:?})\n{output}"),
+        }
+    }
+    ensure!(served + refused == 150, "{output}");
+    ensure!(served >= 40 && refused >= 40, "served {served}, refused {refused}\n{output}");
+    tokio::time::timeout(Duration::from_secs(8), drained).await??;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_requests_during_the_drain_are_answered_or_never_sent() -> Result<()> {
-    bounded(TEST_LIMIT, async {
-        let nginx = Nginx::start().await?;
-        let backend = cluster("backend", &[nginx.h1], "http_protocol: http1");
-        let gateway = gateway(&http_config(false, &backend, "")).await?;
-        let addr = port(&gateway)?;
-        // 150 requests at 50/s, in order on one keep-alive connection while it lasts; one
-        // line per request: status and curl's exit code for that transfer.
-        let url = format!("http://{addr}/echo");
-        let mut args = vec!["--rate".to_owned(), "50/s".to_owned()];
-        args.extend(["-w".to_owned(), "%{http_code} %{exitcode}\\n".to_owned()]);
-        for _ in 0..150 {
-            args.extend(["-o".to_owned(), "/dev/null".to_owned(), url.clone()]);
-        }
-        let load = Running::spawn(curl(args)?)?;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let drained = tokio::spawn(gateway.shutdown());
-        let output = load.finish_raw().await?;
-        let mut served = 0;
-        let mut refused = 0;
-        for line in output.stdout.lines() {
-            match line.trim() {
-                "200 0" => served += 1,
-                // 7: could not connect. The drain's `Connection: close` sent curl to a new
-                // connection, which the draining gateway refused: nothing was sent.
-                "000 7" => refused += 1,
-                other => anyhow::bail!("a request was lost ({other:?})\n{output}"),
-            }
-        }
-        ensure!(served + refused == 150, "{output}");
-        ensure!(served >= 40 && refused >= 40, "served {served}, refused {refused}\n{output}");
-        tokio::time::timeout(Duration::from_secs(8), drained).await??;
-        Ok(())
-    })
-    .await
+    bounded(TEST_LIMIT, curl_through_a_drain()).await
 }
 
 /// Reads one HTTP/1.1 response (head and a `Content-Length` body) from `stream`.
