@@ -17,12 +17,13 @@
 #   DRAIN_TIMEOUT [30s]     xproxy's limits.drain_timeout
 #   DRAIN_CONNECTIONS [4]   load connections (http1: 16)
 #   XLOAD_SKIP_BUILD [unset] set to 1 to use the binaries already built
+#   XPROXY [target/release/xproxy]  the xproxy binary to measure (another build, to compare)
 #   CARGO_TARGET_DIR [target]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-XPROXY=$TARGET_DIR/release/xproxy
+XPROXY=${XPROXY:-$TARGET_DIR/release/xproxy}
 XLOAD=$TARGET_DIR/release/xload
 PROTOCOLS=${DRAIN_PROTOCOLS:-bolt dubbo tars http1 http2 grpc}
 RATE=${DRAIN_RATE:-2000}
