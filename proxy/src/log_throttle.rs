@@ -22,8 +22,7 @@
 //! atomics, so it is written here. Deciding costs two relaxed atomic operations and no lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The default period of the gateway's throttled lines: at most one per second per call site.
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(1);
@@ -32,16 +31,9 @@ pub const DEFAULT_PERIOD: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct LogThrottle {
     period_nanos: u64,
-    /// Nanoseconds since [`epoch`] before which no line is allowed (0: the next one is).
+    /// A [`now_nanos`](crate::clock::now_nanos) reading before which no line is allowed (0: the next one is).
     next_allowed: AtomicU64,
     suppressed: AtomicU64,
-}
-
-/// The process-wide origin of [`LogThrottle`]'s clock (its times fit in a `u64` of
-/// nanoseconds for 584 years from here).
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
 }
 
 impl LogThrottle {
@@ -58,7 +50,7 @@ impl LogThrottle {
     /// `Some(n)` when a line may be written now, `n` being how many were suppressed since the
     /// previous one; `None` when this one must be dropped (it is counted).
     pub fn allow(&self) -> Option<u64> {
-        let now = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let now = crate::clock::now_nanos();
         self.allow_at(now)
     }
 

@@ -52,14 +52,7 @@ fn demo_passes() {
 
 #[tokio::test]
 async fn run_drains_in_flight_requests_on_sigterm() {
-    let engine = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
-    let handler = |request: BoltFrame| async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let id = u32::try_from(request.request_id().0).ok()?;
-        let reply = BoltFrame::response(BoltVersion::V1, id, ResponseStatus::Success);
-        reply.content(request.body().clone()).build().ok()
-    };
-    let backend = Server::bind(&BOLT_V1, "127.0.0.1:0", handler, engine).await.unwrap().spawn();
+    let backend = bolt_backend(Duration::from_millis(700)).await;
     let port = free_port();
     let yaml = format!(
         "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{}\"\nadmin: {{ address: null }}\n",
@@ -72,17 +65,7 @@ async fn run_drains_in_flight_requests_on_sigterm() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let client = loop {
-        match Client::connect(&BOLT_V1, address.as_str(), engine).await {
-            Ok(client) => break client,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("xproxy did not start: {e}"),
-        }
-    };
+    let client = connect_when_up(port).await;
     let frame = BoltFrame::request(BoltVersion::V1, 5)
         .header("service", "com.example.Any:1.0")
         .content(Bytes::from_static(b"drain me"))
@@ -100,13 +83,7 @@ async fn run_drains_in_flight_requests_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_ignores_sighup_and_serves_every_request_sent_during_the_drain() {
-    let engine = EngineConfig { heartbeat_interval: None, ..EngineConfig::default() };
-    let handler = |request: BoltFrame| async move {
-        let id = u32::try_from(request.request_id().0).ok()?;
-        let reply = BoltFrame::response(BoltVersion::V1, id, ResponseStatus::Success);
-        reply.content(request.body().clone()).build().ok()
-    };
-    let backend = Server::bind(&BOLT_V1, "127.0.0.1:0", handler, engine).await.unwrap().spawn();
+    let backend = bolt_backend(Duration::ZERO).await;
     let port = free_port();
     let yaml = format!(
         "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{}\"\nlimits: {{ drain_timeout: 10s, drain_quiet: 500ms }}\nadmin: {{ address: null }}\n",
@@ -120,17 +97,7 @@ async fn run_ignores_sighup_and_serves_every_request_sent_during_the_drain() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let client = loop {
-        match Client::connect(&BOLT_V1, address.as_str(), engine).await {
-            Ok(client) => break client,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("xproxy did not start: {e}"),
-        }
-    };
+    let client = connect_when_up(port).await;
     // 3 s of calls at 200/s on one connection: SIGHUP at 0.5 s, SIGTERM at 1.5 s.
     let load = tokio::spawn(async move {
         let mut calls = Vec::new();
@@ -201,6 +168,36 @@ fn run_drains_and_exits_on_admin_post_drain() {
     assert!(drain.starts_with("HTTP/1.1 202"), "{drain}");
     let exited = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(exited.and_then(|s| s.code()), Some(0), "drains and exits 0");
+}
+
+/// A Bolt backend echoing each request's content after `delay`.
+async fn bolt_backend(delay: Duration) -> xprotocol::engine::ServerHandle {
+    let handler = move |request: BoltFrame| async move {
+        tokio::time::sleep(delay).await;
+        let id = u32::try_from(request.request_id().0).ok()?;
+        let reply = BoltFrame::response(BoltVersion::V1, id, ResponseStatus::Success);
+        reply.content(request.body().clone()).build().ok()
+    };
+    Server::bind(&BOLT_V1, "127.0.0.1:0", handler, engine()).await.unwrap().spawn()
+}
+
+fn engine() -> EngineConfig {
+    EngineConfig { heartbeat_interval: None, ..EngineConfig::default() }
+}
+
+/// A Bolt client of the xproxy listening on `port`, once it listens (10 s at most).
+async fn connect_when_up(port: u16) -> Client<xprotocol_bolt::Bolt> {
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Client::connect(&BOLT_V1, address.as_str(), engine()).await {
+            Ok(client) => return client,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("xproxy did not start: {e}"),
+        }
+    }
 }
 
 fn free_port() -> u16 {

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
@@ -27,6 +27,7 @@ use xprotocol::relay::{BoxIo, Outcome, RequestRecord};
 use xprotocol::Failure;
 
 use crate::admin::{Metrics, MetricsScope};
+use crate::clock;
 use crate::config::HttpLimitsConfig;
 use body::{BoxError, ProxyBody};
 use route::HttpRouter;
@@ -114,14 +115,8 @@ impl HttpConnection {
 #[derive(Default)]
 struct Activity {
     in_flight: AtomicUsize,
-    /// Nanoseconds since [`epoch`] of the last request's start or end.
+    /// When the last request started or ended, on the [`clock`].
     last: AtomicU64,
-}
-
-/// A process-wide time origin for instants kept in atomics.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Activity {
@@ -133,8 +128,7 @@ impl Activity {
     }
 
     fn stamp(&self) {
-        let nanos = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.last.store(nanos, Ordering::Relaxed);
+        self.last.store(clock::now_nanos(), Ordering::Relaxed);
     }
 
     /// Counts a request until the guard drops.
@@ -150,7 +144,7 @@ impl Activity {
 
     /// When the last request started or ended.
     fn last(&self) -> Instant {
-        epoch() + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+        clock::instant_at(self.last.load(Ordering::Relaxed))
     }
 }
 

@@ -11,7 +11,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::admin::metrics::OutlierCounters;
@@ -51,26 +51,8 @@ pub struct Endpoint {
     changed_at: AtomicU64,
 }
 
-/// A process-wide time origin for ejection deadlines kept in atomics.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-/// Nanoseconds since [`epoch`], at least 1 (0 means "never" in the ejection atomics). One
-/// reading serves a whole pick, so that every endpoint is judged at the same instant.
-pub fn now_nanos() -> u64 {
-    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX).max(1)
-}
-
-/// `instant` on the [`now_nanos`] clock (0 for an instant before its origin).
-fn nanos_at(instant: Instant) -> u64 {
-    nanos(instant.saturating_duration_since(epoch()))
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
+pub use crate::clock::now_nanos;
+use crate::clock::{nanos, nanos_at};
 
 /// What the endpoints of one cluster share for passive health: the cluster's
 /// [`OutlierConfig`], its name (for log lines), its ejection and panic counters, and a
