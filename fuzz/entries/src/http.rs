@@ -20,7 +20,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::sync::CancellationToken;
 
 /// Longer than any timeout the servers arm (paused time makes waiting it out free).
 const HANG_LIMIT: Duration = Duration::from_secs(3600);
@@ -106,7 +105,7 @@ pub fn http1_serve(data: &[u8]) {
         Script::new(data),
         service_fn(answer),
         &settings,
-        CancellationToken::new(),
+        std::future::pending(),
     ));
     if let Err(error) = served {
         // The gateway sorts errors this way to choose its log level; it must hold for any.
@@ -124,7 +123,7 @@ pub fn http2_serve(data: &[u8]) {
         Script::new(data),
         service_fn(answer),
         &settings,
-        CancellationToken::new(),
+        std::future::pending(),
     ));
     if let Err(error) = served {
         let _ = (error.is_benign(), error.to_string());

@@ -1,6 +1,7 @@
 //! Serving one detected HTTP/1.1 connection with hyper.
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -9,7 +10,6 @@ use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
 
 use crate::ServeError;
 
@@ -76,7 +76,8 @@ impl ServerSettings {
 /// took `hyper::upgrade::on` of (WebSocket), hyper hands the connection to that upgrade and
 /// this function returns `Ok(())`; the upgraded stream then lives wherever the service sent it.
 ///
-/// When `shutdown` is cancelled hyper shuts down gracefully: an idle connection closes at
+/// When `shutdown` completes (a `CancellationToken`'s `cancelled_owned()`, or any future that
+/// decides when this connection should go) hyper shuts down gracefully: an idle connection closes at
 /// once; a request in flight is finished and its response sent with keep-alive disabled, then
 /// the connection closes. This function returns when the connection has ended. Dropping the
 /// future closes the connection at once, so bound the drain with a timeout around the call.
@@ -89,7 +90,7 @@ pub async fn serve<I, S, B>(
     io: I,
     service: S,
     settings: &ServerSettings,
-    shutdown: CancellationToken,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -104,7 +105,7 @@ where
     tokio::select! {
         biased;
         result = conn.as_mut() => return result.map_err(ServeError::from),
-        () = shutdown.cancelled() => {}
+        () = shutdown => {}
     }
     tracing::debug!("http1: graceful shutdown of a connection");
     conn.as_mut().graceful_shutdown();

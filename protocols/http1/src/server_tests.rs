@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -34,7 +35,7 @@ where
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (io, _) = listener.accept().await.unwrap();
-        serve(io, service_fn(handler), &settings, shutdown).await
+        serve(io, service_fn(handler), &settings, shutdown.cancelled_owned()).await
     });
     (TcpStream::connect(addr).await.unwrap(), server)
 }

@@ -1,6 +1,7 @@
 //! Serving one detected HTTP/2 connection with hyper (h2 underneath).
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -9,7 +10,6 @@ use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
 
 use crate::ServeError;
 
@@ -111,7 +111,8 @@ impl ServerSettings {
 /// `RST_STREAM` reason through, or send `h2::Error::from(h2::Reason::CANCEL)`), else
 /// `INTERNAL_ERROR`. An error returned by the service itself is mapped the same way.
 ///
-/// When `shutdown` is cancelled hyper shuts down gracefully: it sends GOAWAY (no new streams),
+/// When `shutdown` completes (a `CancellationToken`'s `cancelled_owned()`, or any future that
+/// decides when this connection should go) hyper shuts down gracefully: it sends GOAWAY (no new streams),
 /// lets the open streams finish, then closes. This function returns when the connection has
 /// ended. Dropping the future closes the connection at once, so bound the drain with a
 /// timeout around the call.
@@ -123,7 +124,7 @@ pub async fn serve<I, S, B>(
     io: I,
     service: S,
     settings: &ServerSettings,
-    shutdown: CancellationToken,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -140,7 +141,7 @@ where
     tokio::select! {
         biased;
         result = conn.as_mut() => return result.map_err(ServeError::from),
-        () = shutdown.cancelled() => {}
+        () = shutdown => {}
     }
     tracing::debug!("http2: graceful shutdown of a connection");
     conn.as_mut().graceful_shutdown();

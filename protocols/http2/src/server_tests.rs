@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -43,7 +44,7 @@ where
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (io, _) = listener.accept().await.unwrap();
-        serve(io, service_fn(handler), &settings, shutdown).await
+        serve(io, service_fn(handler), &settings, shutdown.cancelled_owned()).await
     });
     (addr, server)
 }

@@ -63,10 +63,14 @@ async fn spawn_backend(h2: bool, stop: CancellationToken) -> anyhow::Result<Sock
             tokio::spawn(async move {
                 let _ = if h2 {
                     let settings = xprotocol_http2::ServerSettings::default();
-                    xprotocol_http2::serve(stream, service, &settings, stop).await.map_err(drop)
+                    xprotocol_http2::serve(stream, service, &settings, stop.cancelled_owned())
+                        .await
+                        .map_err(drop)
                 } else {
                     let settings = xprotocol_http1::ServerSettings::default();
-                    xprotocol_http1::serve(stream, service, &settings, stop).await.map_err(drop)
+                    xprotocol_http1::serve(stream, service, &settings, stop.cancelled_owned())
+                        .await
+                        .map_err(drop)
                 };
             });
         }

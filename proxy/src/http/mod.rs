@@ -15,12 +15,13 @@ pub mod route;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use xprotocol::relay::{BoxIo, Outcome, RequestRecord};
@@ -82,9 +83,11 @@ pub struct HttpConnection {
     activity: Activity,
     /// The gateway's shutdown: once it fires, HTTP/1.1 responses carry `Connection: close`.
     shutdown: CancellationToken,
-    /// Fired when the drain timeout passes: requests still in flight are answered with an
-    /// error instead of being cut off.
-    abandon: CancellationToken,
+    /// Notified (and `abandoned` set) when the drain timeout passes: requests still in flight
+    /// are answered with an error instead of being cut off. A `Notify` inside the connection
+    /// costs no allocation of its own, unlike a token.
+    abandon: Notify,
+    abandoned: AtomicBool,
 }
 
 impl HttpConnection {
@@ -174,10 +177,13 @@ impl hyper::service::Service<Request<Incoming>> for GatewayService {
             let _active = conn.activity.begin();
             let grpc = xprotocol_grpc::is_grpc(request.headers());
             let start = Instant::now();
+            // Created before the flag is read: a drain timeout after the read still reaches it.
+            let abandon = conn.abandon.notified();
             let mut response = tokio::select! {
                 biased;
-                response = forward::handle(&conn, request) => response?,
-                () = conn.abandon.cancelled() => {
+                response = forward::handle(&conn, request),
+                    if !conn.abandoned.load(Ordering::Acquire) => response?,
+                () = abandon => {
                     let failure = Failure::Timeout;
                     conn.record(grpc, None, None, Outcome::Failed(failure), start, 0);
                     reply::failure(failure, "the gateway stopped waiting: drain timeout", grpc)
@@ -203,28 +209,27 @@ impl hyper::service::Service<Request<Incoming>> for GatewayService {
 /// an HTTP/1.1 connection with a request in flight (its response carries `Connection: close`);
 /// an idle HTTP/1.1 one waits until no request has come for `drain_quiet` since the drain
 /// began, so that a request already on the wire is answered, not met by a close.
+///
+/// Its timers are boxed: this future lives inline in every HTTP connection's state for the
+/// connection's whole life, and a `Sleep` is 112 bytes that most connections never need.
 async fn until_shutdown(conn: &HttpConnection) {
     let shared = &conn.shared;
-    let idle = (conn.downstream == Downstream::Http2).then_some(shared.idle_timeout);
-    loop {
-        let Some(idle) = idle else {
-            conn.shutdown.cancelled().await;
-            break;
-        };
-        let deadline = conn.activity.last() + idle;
-        tokio::select! {
-            () = conn.shutdown.cancelled() => break,
-            () = tokio::time::sleep_until(deadline.into()) => {
-                if !conn.activity.is_busy() && conn.activity.last() + idle <= Instant::now() {
-                    debug!(peer = %display_peer(conn.peer), "idle HTTP/2 connection closed");
-                    return;
+    if conn.downstream == Downstream::Http2 {
+        let idle = shared.idle_timeout;
+        loop {
+            let deadline = conn.activity.last() + idle;
+            tokio::select! {
+                () = conn.shutdown.cancelled() => return,
+                () = Box::pin(tokio::time::sleep_until(deadline.into())) => {
+                    if !conn.activity.is_busy() && conn.activity.last() + idle <= Instant::now() {
+                        debug!(peer = %display_peer(conn.peer), "idle HTTP/2 connection closed");
+                        return;
+                    }
                 }
             }
         }
     }
-    if conn.downstream == Downstream::Http2 {
-        return;
-    }
+    conn.shutdown.cancelled().await;
     let drain_start = Instant::now();
     loop {
         if conn.activity.is_busy() {
@@ -234,15 +239,16 @@ async fn until_shutdown(conn: &HttpConnection) {
         if quiet_at <= Instant::now() {
             return;
         }
-        tokio::time::sleep_until(quiet_at.into()).await;
+        Box::pin(tokio::time::sleep_until(quiet_at.into())).await;
     }
 }
 
-/// Fires `conn.abandon` once the drain has lasted the drain timeout.
+/// Answers the requests in flight with an error once the drain has lasted the drain timeout.
 async fn abandon_after_drain_timeout(conn: &HttpConnection) {
     conn.shutdown.cancelled().await;
-    tokio::time::sleep(conn.shared.drain_timeout).await;
-    conn.abandon.cancel();
+    Box::pin(tokio::time::sleep(conn.shared.drain_timeout)).await;
+    conn.abandoned.store(true, Ordering::Release);
+    conn.abandon.notify_waiters();
 }
 
 /// A peer address for logs: the address itself, or `-` when unknown.
@@ -283,11 +289,11 @@ pub async fn serve(
         downstream,
         activity: Activity::new(),
         shutdown,
-        abandon: CancellationToken::new(),
+        abandon: Notify::new(),
+        abandoned: AtomicBool::new(false),
     });
     let service = GatewayService(Arc::clone(&conn));
-    // hyper shuts down gracefully when `close` fires, which `until_shutdown` decides.
-    let close = CancellationToken::new();
+    // hyper shuts down gracefully when `until_shutdown` says so.
     let serving = async {
         match downstream {
             Downstream::Http1 => {
@@ -298,7 +304,7 @@ pub async fn serve(
                         .then_some(limits.header_read_timeout),
                     ..xprotocol_http1::ServerSettings::default()
                 };
-                xprotocol_http1::serve(io, service, &settings, close.clone())
+                xprotocol_http1::serve(io, service, &settings, until_shutdown(&conn))
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -309,7 +315,7 @@ pub async fn serve(
                         .unwrap_or(u32::MAX),
                     ..xprotocol_http2::ServerSettings::default()
                 };
-                xprotocol_http2::serve(io, service, &settings, close.clone())
+                xprotocol_http2::serve(io, service, &settings, until_shutdown(&conn))
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -319,13 +325,7 @@ pub async fn serve(
     let served = tokio::select! {
         biased;
         served = &mut serving => served,
-        () = until_shutdown(&conn) => {
-            close.cancel();
-            tokio::select! {
-                served = &mut serving => served,
-                () = abandon_after_drain_timeout(&conn) => serving.await,
-            }
-        }
+        () = abandon_after_drain_timeout(&conn) => serving.await,
     };
     if let Err(error) = served {
         debug!(protocol, peer = %display_peer(peer), %error, "HTTP connection ended with an error");
