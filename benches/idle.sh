@@ -67,7 +67,9 @@ PIDS+=($!)
 wait_port "$BOLT_BACKEND"
 wait_port "$HTTP_BACKEND"
 cat > "$WORK/xproxy.yaml" << CONF
-listeners: [{name: main, address: "127.0.0.1:$PROXY"}]
+# Every connection may wait to be recognised at once (the raw mode holds them all there).
+listeners: [{name: main, address: "127.0.0.1:$PROXY", sniff: {max_pending: $CONNECTIONS}}]
+limits: {max_connections: $CONNECTIONS}
 admin: {address: null}
 routes:
   - protocol: bolt
