@@ -16,6 +16,7 @@
 #   DRAIN_SIGNAL_AFTER [3]  seconds after the load starts when SIGTERM is sent
 #   DRAIN_TIMEOUT [30s]     xproxy's limits.drain_timeout
 #   DRAIN_CONNECTIONS [4]   load connections (http1: 16)
+#   DRAIN_BASE_PORT [23400] ports BASE+2.. on 127.0.0.1, two per workload
 #   XLOAD_SKIP_BUILD [unset] set to 1 to use the binaries already built
 #   XPROXY [target/release/xproxy]  the xproxy binary to measure (another build, to compare)
 #   CARGO_TARGET_DIR [target]
@@ -31,7 +32,7 @@ DURATION=${DRAIN_DURATION:-6s}
 SIGNAL_AFTER=${DRAIN_SIGNAL_AFTER:-3}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30s}
 CONNECTIONS=${DRAIN_CONNECTIONS:-4}
-BASE=${DRAIN_BASE_PORT:-23300}
+BASE=${DRAIN_BASE_PORT:-23400}
 WORK=$(mktemp -d -t xproxy-drain-XXXXXX)
 PIDS=()
 
