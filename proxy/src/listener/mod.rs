@@ -67,6 +67,7 @@ static EVICTED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 static REFUSED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 static UNRECOGNISED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 static BAD_FRAME_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
+static STALLED_FRAME_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 static ACCEPT_FAILED_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 static FALLBACK_LOG: LogThrottle = LogThrottle::new(DEFAULT_PERIOD);
 
@@ -222,6 +223,14 @@ async fn serve(
                 warn!(
                     listener = %ctx.name, %peer, protocol = protocol.name(), error = %e,
                     suppressed, "bad frame; connection closed"
+                );
+            }
+        }
+        Err(e @ EngineError::FrameTimeout(_)) => {
+            if let Some(suppressed) = STALLED_FRAME_LOG.allow() {
+                warn!(
+                    listener = %ctx.name, %peer, protocol = protocol.name(), error = %e,
+                    suppressed, "stalled frame; connection closed"
                 );
             }
         }

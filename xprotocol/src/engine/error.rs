@@ -67,6 +67,11 @@ pub enum EngineError {
     /// The socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+    /// A frame's first bytes arrived but the rest did not within
+    /// [`EngineConfig::frame_timeout`](super::EngineConfig::frame_timeout) (a peer stalling
+    /// mid-frame); the connection was closed.
+    #[error("frame not completed within {0:?}")]
+    FrameTimeout(std::time::Duration),
     /// The protocol owns its connections (HTTP): it is served by its own server, not by the
     /// frame engine.
     #[error("protocol {0:?} serves its own connections and has no frame relay")]

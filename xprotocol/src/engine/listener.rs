@@ -111,6 +111,10 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
                                     protocol = name, %peer, error = %e,
                                     "bad frame; connection closed"
                                 ),
+                                Err(e @ EngineError::FrameTimeout(_)) => warn!(
+                                    protocol = name, %peer, error = %e,
+                                    "stalled frame; connection closed"
+                                ),
                                 Err(e) => debug!(error = %e, "connection ended with an error"),
                             }
                         }

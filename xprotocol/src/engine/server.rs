@@ -91,7 +91,9 @@ where
 /// # Errors
 /// [`EngineError::Decode`] if the peer sent bytes that are not a frame (the caller logs it;
 /// the connection is closed without a reply, since there is no request to
-/// answer), [`EngineError::Io`] if the socket failed. Handler tasks still running are aborted.
+/// answer), [`EngineError::FrameTimeout`] if a frame stalled midway past
+/// [`EngineConfig::frame_timeout`], [`EngineError::Io`] if the socket failed. Handler tasks
+/// still running are aborted.
 pub async fn serve_connection<P, H, IO>(
     protocol: &'static P,
     io: IO,
@@ -397,8 +399,10 @@ where
                 }
                 () = self.frame_timer.fired(), if self.partial_since.is_some() => {
                     if self.frame_expired() {
-                        warn!(protocol = self.protocol.name(), "frame not completed in time; closing");
-                        return Ok(());
+                        // The caller reports it, with the peer and listener (and a rate limit).
+                        let limit = self.config.frame_timeout.unwrap_or_default();
+                        debug!(protocol = self.protocol.name(), "frame not completed in time");
+                        return Err(EngineError::FrameTimeout(limit));
                     }
                 }
                 () = &mut self.shutdown, if !self.draining => self.start_drain(),
@@ -824,7 +828,8 @@ mod tests {
         assert!(closed.expect("closed before the test's own deadline").is_none(), "closed");
         let waited = started.elapsed();
         assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(3), "{waited:?}");
-        server.await.unwrap().unwrap();
+        let ended = server.await.unwrap();
+        assert!(matches!(ended, Err(EngineError::FrameTimeout(limit)) if limit.as_secs() == 2));
     }
 
     #[tokio::test(start_paused = true)]
