@@ -220,10 +220,8 @@ async fn respond(request: Request<Incoming>, state: &AdminState) -> Response<Ful
         if method != Method::POST {
             return method_not_allowed("POST");
         }
-        if !state.drain.is_cancelled() {
-            tracing::info!("drain requested through the admin endpoint");
-            state.drain.cancel();
-        }
+        // The gateway logs the drain as it starts it.
+        state.drain.cancel();
         return text(StatusCode::ACCEPTED, "draining\n");
     }
     if method != Method::GET && method != Method::HEAD {
