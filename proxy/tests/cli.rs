@@ -53,18 +53,7 @@ fn demo_passes() {
 #[tokio::test]
 async fn run_drains_in_flight_requests_on_sigterm() {
     let backend = bolt_backend(Duration::from_millis(700)).await;
-    let port = free_port();
-    let yaml = format!(
-        "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{}\"\nadmin: {{ address: null }}\n",
-        backend.local_addr()
-    );
-    let mut file = tempfile("run.yaml");
-    file.1.write_all(yaml.as_bytes()).unwrap();
-    let mut child = Command::new(XPROXY)
-        .args(["run", "-c", &file.0, "--log-level", "warn"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = run_bolt_gateway(backend.local_addr(), "", Stdio::null());
     let client = connect_when_up(port).await;
     let frame = BoltFrame::request(BoltVersion::V1, 5)
         .header("service", "com.example.Any:1.0")
@@ -84,19 +73,8 @@ async fn run_drains_in_flight_requests_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_ignores_sighup_and_serves_every_request_sent_during_the_drain() {
     let backend = bolt_backend(Duration::ZERO).await;
-    let port = free_port();
-    let yaml = format!(
-        "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{}\"\nlimits: {{ drain_timeout: 10s, drain_quiet: 500ms }}\nadmin: {{ address: null }}\n",
-        backend.local_addr()
-    );
-    let mut file = tempfile("signals.yaml");
-    file.1.write_all(yaml.as_bytes()).unwrap();
-    let mut child = Command::new(XPROXY)
-        .args(["run", "-c", &file.0, "--log-level", "info"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let limits = "limits: { drain_timeout: 10s, drain_quiet: 500ms }\n";
+    let (mut child, port) = run_bolt_gateway(backend.local_addr(), limits, Stdio::piped());
     let client = connect_when_up(port).await;
     // 3 s of calls at 200/s on one connection: SIGHUP at 0.5 s, SIGTERM at 1.5 s.
     let load = tokio::spawn(async move {
@@ -168,6 +146,28 @@ fn run_drains_and_exits_on_admin_post_drain() {
     assert!(drain.starts_with("HTTP/1.1 202"), "{drain}");
     let exited = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(exited.and_then(|s| s.code()), Some(0), "drains and exits 0");
+}
+
+/// `xproxy run` (log level info) on a free port, routing every Bolt request to `backend`, with
+/// `extra` YAML appended; its stdout goes to `stdout`.
+fn run_bolt_gateway(
+    backend: std::net::SocketAddr,
+    extra: &str,
+    stdout: Stdio,
+) -> (std::process::Child, u16) {
+    let port = free_port();
+    let yaml = format!(
+        "listeners:\n  - name: main\n    address: 127.0.0.1:{port}\nroutes:\n  - protocol: bolt\n    routes:\n      - action: {{ cluster: c }}\nclusters:\n  - name: c\n    endpoints:\n      - address: \"{backend}\"\nadmin: {{ address: null }}\n{extra}"
+    );
+    let mut file = tempfile(&format!("bolt-{port}.yaml"));
+    file.1.write_all(yaml.as_bytes()).unwrap();
+    let child = Command::new(XPROXY)
+        .args(["run", "-c", &file.0, "--log-level", "info"])
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .spawn()
+        .unwrap();
+    (child, port)
 }
 
 /// A Bolt backend echoing each request's content after `delay`.
