@@ -1,6 +1,6 @@
 //! The command line: `xproxy run`, `xproxy validate`, `xproxy demo`.
 //!
-//! This module parses arguments and implements `validate`; `main.rs` dispatches `run` and
+//! This module parses arguments and implements `validate`; [`crate::app`] dispatches `run` and
 //! `demo`. Printing to standard output is this module's job (the rest of the crate logs with
 //! `tracing`).
 
