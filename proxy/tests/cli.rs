@@ -28,6 +28,17 @@ fn validate_accepts_the_shipped_examples() {
     }
 }
 
+/// `echo` is an outside protocol: only a binary that links it (`examples/echo-gateway`, whose
+/// own test validates this file) knows it; the stock binary keeps to the shipped protocols.
+#[test]
+fn validate_rejects_the_echo_gateway_config_as_an_unknown_protocol() {
+    let config = repo("examples/configs/echo-gateway.yaml");
+    let out = Command::new(XPROXY).args(["validate", "-c", &config]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("routes[0].protocol: unknown protocol `echo`"), "{text}");
+}
+
 #[test]
 fn validate_names_the_field_and_line_of_every_error() {
     let mut file = tempfile("bad.yaml");
