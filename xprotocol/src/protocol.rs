@@ -142,7 +142,8 @@ pub trait Protocol: Send + Sync + 'static {
 
     /// The reply to `request` reporting `failure`, in the protocol's own status codes, with
     /// `message` for humans where the protocol has room for one. `None` where the protocol
-    /// cannot reply (one-way requests).
+    /// has no reply for it. The engine and the relay never send a reply to a one-way request
+    /// (they drop it), so there is no need to check the request's kind here.
     fn error_reply(
         &self,
         request: &Self::Frame,

@@ -143,8 +143,8 @@ impl Protocol for Echo {
     }
     fn error_reply(&self, req: &EchoFrame, failure: Failure, msg: &str) -> Option<EchoFrame> {
         let (id, status) = (req.request_id().0 as u32, failure.http_status());
-        let reply = EchoFrame::new(false, 0, id, Some(status), Bytes::from(msg.to_owned()));
-        (req.kind() == StreamKind::Request).then_some(reply)
+        // No check for one-way requests: the engine drops replies to them.
+        Some(EchoFrame::new(false, 0, id, Some(status), Bytes::from(msg.to_owned())))
     }
     fn http_status(&self, status: u32) -> u16 {
         status as u16
