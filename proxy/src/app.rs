@@ -61,6 +61,12 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => crate::cli::run_validate(&args.config, &known_protocols()),
         Command::Run(args) => {
             init_logging(args.log_level);
+            // First, before the configuration is read: from here on SIGHUP no longer ends the
+            // process (the handlers need the runtime's context, not a running task).
+            let signals = {
+                let _context = runtime.enter();
+                StopSignals::install()
+            };
             let (config, warnings) =
                 match crate::config::load_validated(&args.config, &known_protocols()) {
                     Ok(loaded) => loaded,
@@ -74,8 +80,6 @@ pub fn main() -> ExitCode {
                 tracing::warn!("{}", warning.in_file(&file));
             }
             runtime.block_on(async {
-                // First: from here on SIGHUP no longer ends the process.
-                let signals = StopSignals::install();
                 match Gateway::start(&config).await {
                     Ok(gateway) => {
                         gateway.serve_until_stopped(signals).await;
