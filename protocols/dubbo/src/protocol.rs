@@ -106,20 +106,15 @@ impl Protocol for Dubbo {
         status::http_status(status)
     }
 
+    /// `DemoService.sayHello("world", 42)` in hessian2, with a `path` and a `group`.
+    fn sample_request(&self) -> Option<DubboFrame> {
+        demo_request().build().ok()
+    }
+
     fn samples(&self) -> Vec<Bytes> {
         let mut frames = Vec::new();
-        let args = b"\x05world\xba";
-        let attachments = [("path", "com.example.DemoService"), ("group", "g1")];
-        let request = RequestBuilder {
-            id: 1,
-            version: "1.0.0",
-            parameter_types: "Ljava/lang/String;I",
-            arguments: args,
-            attachments: &attachments,
-            ..RequestBuilder::new("com.example.DemoService", "sayHello")
-        };
-        frames.extend(request.build().ok());
-        frames.extend(RequestBuilder { two_way: false, id: 2, ..request }.build().ok());
+        frames.extend(self.sample_request());
+        frames.extend(RequestBuilder { two_way: false, id: 2, ..demo_request() }.build().ok());
         frames.push(DubboFrame::heartbeat_request(3));
         let json = Header {
             flags: FLAG_REQUEST | FLAG_TWO_WAY | serialization::FASTJSON,
@@ -137,6 +132,18 @@ impl Protocol for Dubbo {
                 codec.encode(f, &mut buf).ok().map(|()| buf.freeze())
             })
             .collect()
+    }
+}
+
+/// The two-way request (id 1) of the samples.
+fn demo_request() -> RequestBuilder<'static> {
+    RequestBuilder {
+        id: 1,
+        version: "1.0.0",
+        parameter_types: "Ljava/lang/String;I",
+        arguments: b"\x05world\xba",
+        attachments: &[("path", "com.example.DemoService"), ("group", "g1")],
+        ..RequestBuilder::new("com.example.DemoService", "sayHello")
     }
 }
 
