@@ -228,13 +228,27 @@ mod tests {
         assert_eq!(Protocol::pool_mode(&Dubbo), xprotocol::PoolMode::Multiplexed);
     }
 
+    /// Links the other shipped protocols into this test binary, so that their registrations are in
+    /// [`xprotocol::ProtocolSet::all`] and the testkit's cross-detection checks compare with them
+    /// (with none to compare with, the testkit fails).
+    fn link_shipped_protocols() {
+        let _ = (
+            &xprotocol_bolt::BOLT_V1,
+            &xprotocol_tars::Tars,
+            &xprotocol_http1::Http1,
+            &xprotocol_http2::Http2,
+        );
+    }
+
     #[test]
     fn passes_the_testkit() {
+        link_shipped_protocols();
         xprotocol::testkit::check_protocol(&Dubbo, crate::arbitrary::frame());
     }
 
     #[test]
     fn builder_requests_pass_the_testkit() {
+        link_shipped_protocols();
         xprotocol::testkit::check_protocol_with(
             &Dubbo,
             crate::arbitrary::built_request(),
