@@ -28,6 +28,8 @@ enum Bug {
     EditDropsBody,
     /// Detects every prefix of two bytes or more as its own.
     Greedy,
+    /// Gives a response as its sample request.
+    SampleIsResponse,
 }
 
 struct Kv {
@@ -42,6 +44,7 @@ static LATE_LIMIT: Kv = Kv { name: "late-limit", magic: *b"KV", bug: Bug::LateLi
 static KEEPS_DUPLICATES: Kv = Kv { name: "dups", magic: *b"KV", bug: Bug::KeepsDuplicates };
 static EDIT_DROPS_BODY: Kv = Kv { name: "drops-body", magic: *b"KV", bug: Bug::EditDropsBody };
 static GREEDY: Kv = Kv { name: "greedy", magic: *b"GR", bug: Bug::Greedy };
+static BAD_SAMPLE: Kv = Kv { name: "bad-sample", magic: *b"KV", bug: Bug::SampleIsResponse };
 
 #[derive(Clone, Debug, PartialEq)]
 struct KvFrame {
@@ -234,7 +237,8 @@ impl Protocol for Kv {
         KvCodec { limits, magic: self.magic, bug: self.bug }
     }
     fn sample_request(&self) -> Option<KvFrame> {
-        Some(self.frame(false, 1, vec![("service".into(), "demo".into())], Bytes::from("hi")))
+        let response = self.bug == Bug::SampleIsResponse;
+        Some(self.frame(response, 1, vec![("service".into(), "demo".into())], Bytes::from("hi")))
     }
     fn error_reply(&self, request: &KvFrame, failure: Failure, _: &str) -> Option<KvFrame> {
         let mut reply = self.frame(true, request.id, Vec::new(), Bytes::new());
@@ -313,4 +317,10 @@ fn a_header_edit_that_keeps_duplicates_fails() {
 #[should_panic(expected = "changed the body beyond the edited header")]
 fn a_header_edit_that_touches_the_body_fails() {
     check(&EDIT_DROPS_BODY, vec![&OTHER]);
+}
+
+#[test]
+#[should_panic(expected = "sample_request gives a Response")]
+fn a_sample_request_that_is_no_request_fails() {
+    check(&BAD_SAMPLE, vec![&OTHER]);
 }
