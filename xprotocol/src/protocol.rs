@@ -155,18 +155,31 @@ pub trait Protocol: Send + Sync + 'static {
     /// caller's fault, 5xx the server's), for metrics and retry policies.
     fn http_status(&self, status: u32) -> u16;
 
+    /// A typical two-way request of this protocol (id 1), as a real client would send it.
+    ///
+    /// The SDK cannot build a request for an arbitrary protocol, yet a request is what
+    /// detection must recognise first: most connections open with one, not with a heartbeat.
+    /// The default [`samples`](Protocol::samples) encodes it, so the registry's ambiguity
+    /// checks and the testkit see a real request. `None` (the default) keeps older protocol
+    /// crates compiling; the testkit then warns that detection was checked without one.
+    fn sample_request(&self) -> Option<Self::Frame> {
+        None
+    }
+
     /// Encoded frames that are typical of this protocol. The registry's tests check that
     /// every protocol detects its own samples and no other protocol claims them. Default: the
-    /// encoded heartbeat request, if any.
+    /// encoded heartbeat request and the encoded [`sample_request`](Protocol::sample_request),
+    /// those that exist, in that order.
     fn samples(&self) -> Vec<Bytes> {
-        let mut out = Vec::new();
-        if let Some(hb) = self.heartbeat_request(RequestId(1)) {
-            let mut buf = BytesMut::new();
-            if self.codec(Limits::DEFAULT).encode(&hb, &mut buf).is_ok() {
-                out.push(buf.freeze());
-            }
-        }
-        out
+        let mut codec = self.codec(Limits::DEFAULT);
+        [self.heartbeat_request(RequestId(1)), self.sample_request()]
+            .into_iter()
+            .flatten()
+            .filter_map(|frame| {
+                let mut buf = BytesMut::new();
+                codec.encode(&frame, &mut buf).ok().map(|()| buf.freeze())
+            })
+            .collect()
     }
 }
 

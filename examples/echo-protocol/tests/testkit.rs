@@ -22,6 +22,8 @@ fn frames() -> impl Strategy<Value = EchoFrame> {
 
 #[test]
 fn echo_passes_the_testkit() {
+    // Link shipped protocols so that cross-detection compares echo frames with theirs.
+    let _ = (&xprotocol_bolt::BOLT_V1, &xprotocol_dubbo::Dubbo, &xprotocol_tars::Tars);
     xprotocol::testkit::check_protocol(&Echo, frames());
 }
 

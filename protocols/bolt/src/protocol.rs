@@ -53,7 +53,7 @@ impl Bolt {
         }
     }
 
-    fn sample_request(&self) -> Option<BoltFrame> {
+    fn sample_request_frame(&self) -> Option<BoltFrame> {
         let b = BoltFrame::request(self.version, 1)
             .timeout(3000)
             .class_name("com.alipay.sofa.rpc.core.request.SofaRequest")
@@ -211,13 +211,18 @@ impl Protocol for Bolt {
         status::http_status(status)
     }
 
+    /// A SOFARPC `HelloService.sayHello` request (v2: with `ver1` 2 and a CRC).
+    fn sample_request(&self) -> Option<BoltFrame> {
+        self.sample_request_frame()
+    }
+
     /// A request, a response, a heartbeat and its ack (v2: the request and response with
     /// `ver1` 2 and a CRC).
     fn samples(&self) -> Vec<Bytes> {
         let heartbeat = self.heartbeat_request(RequestId(1));
         let ack = heartbeat.as_ref().and_then(|hb| self.heartbeat_reply(hb));
         let mut codec = self.codec(Limits::DEFAULT);
-        [self.sample_request(), self.sample_response(), heartbeat, ack]
+        [self.sample_request_frame(), self.sample_response(), heartbeat, ack]
             .into_iter()
             .flatten()
             .filter_map(|f| {

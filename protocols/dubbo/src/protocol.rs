@@ -106,20 +106,15 @@ impl Protocol for Dubbo {
         status::http_status(status)
     }
 
+    /// `DemoService.sayHello("world", 42)` in hessian2, with a `path` and a `group`.
+    fn sample_request(&self) -> Option<DubboFrame> {
+        demo_request().build().ok()
+    }
+
     fn samples(&self) -> Vec<Bytes> {
         let mut frames = Vec::new();
-        let args = b"\x05world\xba";
-        let attachments = [("path", "com.example.DemoService"), ("group", "g1")];
-        let request = RequestBuilder {
-            id: 1,
-            version: "1.0.0",
-            parameter_types: "Ljava/lang/String;I",
-            arguments: args,
-            attachments: &attachments,
-            ..RequestBuilder::new("com.example.DemoService", "sayHello")
-        };
-        frames.extend(request.build().ok());
-        frames.extend(RequestBuilder { two_way: false, id: 2, ..request }.build().ok());
+        frames.extend(self.sample_request());
+        frames.extend(RequestBuilder { two_way: false, id: 2, ..demo_request() }.build().ok());
         frames.push(DubboFrame::heartbeat_request(3));
         let json = Header {
             flags: FLAG_REQUEST | FLAG_TWO_WAY | serialization::FASTJSON,
@@ -137,6 +132,18 @@ impl Protocol for Dubbo {
                 codec.encode(f, &mut buf).ok().map(|()| buf.freeze())
             })
             .collect()
+    }
+}
+
+/// The two-way request (id 1) of the samples.
+fn demo_request() -> RequestBuilder<'static> {
+    RequestBuilder {
+        id: 1,
+        version: "1.0.0",
+        parameter_types: "Ljava/lang/String;I",
+        arguments: b"\x05world\xba",
+        attachments: &[("path", "com.example.DemoService"), ("group", "g1")],
+        ..RequestBuilder::new("com.example.DemoService", "sayHello")
     }
 }
 
@@ -221,13 +228,31 @@ mod tests {
         assert_eq!(Protocol::pool_mode(&Dubbo), xprotocol::PoolMode::Multiplexed);
     }
 
+    /// Links the other shipped protocols into this test binary, so that their registrations are in
+    /// [`xprotocol::ProtocolSet::all`] and the testkit's cross-detection checks compare with them
+    /// (with none to compare with, the testkit fails).
+    fn link_shipped_protocols() {
+        let _ = (
+            &xprotocol_bolt::BOLT_V1,
+            &xprotocol_tars::Tars,
+            &xprotocol_http1::Http1,
+            &xprotocol_http2::Http2,
+        );
+        let all = xprotocol::ProtocolSet::all();
+        for name in ["bolt", "tars", "http1", "http2"] {
+            assert!(all.get(name).is_some(), "{name} is not linked: {all:?}");
+        }
+    }
+
     #[test]
     fn passes_the_testkit() {
+        link_shipped_protocols();
         xprotocol::testkit::check_protocol(&Dubbo, crate::arbitrary::frame());
     }
 
     #[test]
     fn builder_requests_pass_the_testkit() {
+        link_shipped_protocols();
         xprotocol::testkit::check_protocol_with(
             &Dubbo,
             crate::arbitrary::built_request(),

@@ -97,6 +97,15 @@ impl Protocol for Tars {
         status::http_status(status as i32)
     }
 
+    /// The getUsrName request of the golden vectors.
+    fn sample_request(&self) -> Option<TarsFrame> {
+        let args = [0x16, 0x05, b'c', b'z', b'z', b'o', b'u'];
+        let servant = "TARS.NodeTarsServer.NodeTarsObj";
+        RequestPacket { timeout: 3000, ..RequestPacket::new(2, servant, "getUsrName", &args) }
+            .to_frame()
+            .ok()
+    }
+
     /// The getUsrName request and reply of the golden vectors, a one-way request with a
     /// context, and a TUP request with an id of every width class.
     fn samples(&self) -> Vec<Bytes> {

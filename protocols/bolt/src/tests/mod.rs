@@ -92,13 +92,31 @@ fn registry_validates_with_both_bolt_protocols() {
     }
 }
 
+/// Links the other shipped protocols into this test binary, so that their registrations are in
+/// [`xprotocol::ProtocolSet::all`] and the testkit's cross-detection checks compare with them
+/// (with none to compare with, the testkit fails).
+fn link_shipped_protocols() {
+    let _ = (
+        &xprotocol_dubbo::Dubbo,
+        &xprotocol_tars::Tars,
+        &xprotocol_http1::Http1,
+        &xprotocol_http2::Http2,
+    );
+    let all = xprotocol::ProtocolSet::all();
+    for name in ["dubbo", "tars", "http1", "http2"] {
+        assert!(all.get(name).is_some(), "{name} is not linked: {all:?}");
+    }
+}
+
 #[test]
 fn v1_passes_the_testkit() {
+    link_shipped_protocols();
     xprotocol::testkit::check_protocol(&BOLT_V1, crate::arbitrary::frames_for(&BOLT_V1));
 }
 
 #[test]
 fn v2_passes_the_testkit() {
+    link_shipped_protocols();
     xprotocol::testkit::check_protocol(&BOLT_V2, crate::arbitrary::frames_for(&BOLT_V2));
 }
 

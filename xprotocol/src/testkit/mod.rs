@@ -1,11 +1,19 @@
 //! The protocol author's testkit (feature `testkit`): one call gives a protocol round-trip
-//! property tests, every-split streaming tests, request-id rewrite tests, error-reply and
-//! heartbeat checks, and detection tests against every other registered protocol; one more
-//! call checks a golden vector; and [`fuzz_decode`] is a ready-made fuzz entry point.
+//! property tests, every-split streaming tests, request-id rewrite and header-edit tests, a
+//! limits test, error-reply and heartbeat checks, and detection tests against the other
+//! protocols linked into the test binary; one more call checks a golden vector; and
+//! [`fuzz_decode`] is a ready-made fuzz entry point.
+//!
+//! Cross-detection needs other protocols to compare with, and a protocol crate's own test
+//! binary registers only that crate's protocols. Link the shipped ones in as dev-dependencies
+//! (referencing a static of each is enough for `inventory` to see it), or pass them with
+//! [`check_protocol_against`]; with nothing to compare with, the testkit fails rather than
+//! pass vacuously.
 //!
 //! ```ignore
 //! #[test]
 //! fn my_protocol_passes_the_testkit() {
+//!     let _ = (&xprotocol_bolt::BOLT_V1, &xprotocol_dubbo::Dubbo); // link them
 //!     xprotocol::testkit::check_protocol(&MY_PROTOCOL, my_frames());
 //! }
 //! ```
@@ -13,14 +21,20 @@
 //! Everything here panics with a message naming the property and the input on failure, as a
 //! test should; none of it belongs in production code.
 
+mod header_edit;
+mod limits;
+#[cfg(test)]
+mod tests;
+
 use bytes::BytesMut;
 use proptest::prelude::*;
+use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use crate::registry::Detection;
 use crate::{
-    Codec, DecodeError, DetectResult, Failure, Frame, Limits, Protocol, ProtocolSet, RequestId,
-    StreamKind,
+    AnyProtocol, Codec, DecodeError, DetectResult, Failure, Frame, Limits, Protocol, ProtocolSet,
+    RequestId, StreamKind,
 };
 
 /// Every-split checks decode each split point of frames up to this size; larger frames are
@@ -49,39 +63,70 @@ where
 ///   frame; two frames back to back decode as two;
 /// - **id rewrite**: after [`Frame::set_request_id`] the frame reports, encodes and decodes with
 ///   the new id and is otherwise unchanged;
+/// - **header edits**: on a request, [`Frame::set_header`] of a header the frame carries (or a new one) sets
+///   it, drops later duplicates and leaves the other headers, the id, the kind, the status
+///   and the body alone (where headers live in the body, as Dubbo's attachments do, the body
+///   may change only where the edited entry is); [`Frame::remove_header`] removes it; both leave a frame that encodes,
+///   is detected and decodes back the same. A refused edit leaves the frame as it was;
+/// - **limits**: under a `max_frame_bytes` one byte smaller than the frame, every split of its
+///   bytes is refused with an error, from the header alone, before the body arrives;
 /// - **detection**: the protocol matches its encoded frames and never refuses a prefix of them;
-///   no other registered protocol matches them;
+///   no other protocol matches them, and the protocol matches none of the others' samples;
+/// - **samples**: every [`Protocol::samples`] frame is detected by the protocol alone, and
+///   [`Protocol::sample_request`] (a warning when missing) is a request that decodes;
 /// - **replies**: heartbeats and their replies have the right kinds and ids, and every
 ///   [`Failure`] gives a decodable error reply to each two-way request.
 ///
+/// The other protocols are those registered in the test binary ([`ProtocolSet::all`]); see
+/// [`check_protocol_against`] to name them.
+///
 /// # Panics
-/// On the first failing property, with the shrunk frame that fails it.
+/// On the first failing property, with the shrunk frame that fails it; and when no other
+/// protocol is registered, since cross-detection would then check nothing.
 pub fn check_protocol_with<P, S>(protocol: &'static P, frames: S, config: Config)
 where
     P: Protocol,
     S: Strategy<Value = P::Frame>,
 {
-    let others: Vec<_> =
-        ProtocolSet::all().iter().filter(|q| q.name() != protocol.name()).collect();
+    check_protocol_against(protocol, frames, config, &ProtocolSet::all());
+}
+
+/// [`check_protocol_with`], comparing detection with the members of `set` other than
+/// `protocol` instead of every registered protocol: for a test binary that links other
+/// protocols without registering them, or that wants a fixed set.
+///
+/// # Panics
+/// As [`check_protocol_with`]: on the first failing property, and when `set` has no member
+/// other than `protocol`.
+pub fn check_protocol_against<P, S>(
+    protocol: &'static P,
+    frames: S,
+    config: Config,
+    set: &ProtocolSet,
+) where
+    P: Protocol,
+    S: Strategy<Value = P::Frame>,
+{
+    let others = others_of(protocol.name(), set);
+    if let Err(e) = check_samples(protocol, &others) {
+        panic!("protocol {:?} fails the testkit's sample checks: {e}", protocol.name());
+    }
     let max_id = protocol.max_request_id();
+    let header_value = proptest::collection::vec(proptest::char::range('a', 'z'), 1..12)
+        .prop_map(|chars| chars.into_iter().collect::<String>());
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&(frames, any::<u64>()), |(frame, raw_id)| {
+    let strategy = (frames, any::<u64>(), any::<Index>(), header_value);
+    let result = runner.run(&strategy, |(frame, raw_id, pick, value)| {
         let bytes = encode(protocol, &frame)?;
         prop_assert_eq!(bytes.len(), frame.wire_len(), "encoded length differs from wire_len");
         check_detection(protocol, &bytes)?;
-        for other in &others {
-            prop_assert_ne!(
-                other.detect(&bytes),
-                DetectResult::Match,
-                "protocol {:?} claims a frame of {:?}",
-                other.name(),
-                protocol.name()
-            );
-        }
+        check_not_claimed(protocol.name(), &others, &bytes)?;
         let decoded = decode_one(protocol, &bytes)?;
         check_same_fields(&frame, &decoded)?;
         prop_assert_eq!(&encode(protocol, &decoded)?[..], &bytes[..], "re-encode differs");
         check_splits(protocol, &bytes)?;
+        limits::check_limits(protocol, &bytes, frame.body().len())?;
+        header_edit::check_header_edit(protocol, &decoded, pick, &value)?;
 
         let new_id = RequestId(raw_id % max_id.max(1) + 1);
         let mut rewritten = decoded;
@@ -97,6 +142,7 @@ where
         prop_assert_eq!(reparsed.body(), frame.body());
         prop_assert_eq!(reparsed.service(), frame.service());
         prop_assert_eq!(reparsed.method(), frame.method());
+        prop_assert_eq!(headers(&reparsed), headers(&frame), "an id rewrite changed headers");
 
         check_replies(protocol, &frame)?;
         Ok(())
@@ -112,20 +158,13 @@ where
 /// frame so the caller can assert its fields.
 ///
 /// # Panics
-/// On any failed check, naming it.
+/// On any failed check, naming it; and when no other protocol is registered (see the module
+/// documentation).
 pub fn check_vector<P: Protocol>(protocol: &P, bytes: &[u8]) -> P::Frame {
+    let others = others_of(protocol.name(), &ProtocolSet::all());
     let check = || -> Result<P::Frame, TestCaseError> {
         check_detection(protocol, bytes)?;
-        for other in ProtocolSet::all().iter() {
-            if other.name() != protocol.name() {
-                prop_assert_ne!(
-                    other.detect(bytes),
-                    DetectResult::Match,
-                    "protocol {:?} claims the vector",
-                    other.name()
-                );
-            }
-        }
+        check_not_claimed(protocol.name(), &others, bytes)?;
         let frame = decode_one(protocol, bytes)?;
         prop_assert_eq!(frame.wire_len(), bytes.len(), "wire_len differs from the vector");
         prop_assert_eq!(&encode(protocol, &frame)?[..], bytes, "re-encode differs from vector");
@@ -226,6 +265,89 @@ pub fn hex(text: &str) -> Vec<u8> {
         .collect();
     assert!(digits.len() % 2 == 0, "odd number of hex digits");
     digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
+}
+
+/// The members of `set` other than the protocol named `name`.
+///
+/// # Panics
+/// When there are none: every "no other protocol claims this" check would then pass without
+/// checking anything.
+fn others_of(name: &str, set: &ProtocolSet) -> Vec<&'static dyn AnyProtocol> {
+    let others: Vec<_> = set.iter().filter(|q| q.name() != name).collect();
+    assert!(
+        !others.is_empty(),
+        "testkit for {name:?}: nothing to compare with: no other protocol is registered in this \
+         test binary, so cross-detection would check nothing. Link the shipped protocols into \
+         it (add e.g. xprotocol-bolt and xprotocol-dubbo as dev-dependencies and reference \
+         their statics: `let _ = (&xprotocol_bolt::BOLT_V1, &xprotocol_dubbo::Dubbo);`) or \
+         pass them to check_protocol_against"
+    );
+    others
+}
+
+/// No protocol in `others` matches `bytes`, a frame of the protocol named `owner`.
+fn check_not_claimed(
+    owner: &str,
+    others: &[&'static dyn AnyProtocol],
+    bytes: &[u8],
+) -> Result<(), TestCaseError> {
+    for other in others {
+        prop_assert_ne!(
+            other.detect(bytes),
+            DetectResult::Match,
+            "protocol {:?} claims a frame of {:?}",
+            other.name(),
+            owner
+        );
+    }
+    Ok(())
+}
+
+/// The protocol's samples are its own and nobody else's, in both directions, and its sample
+/// request is a request that decodes. A protocol without a sample request is warned about
+/// rather than failed, since the item is optional; its detection was then checked against
+/// heartbeats and the caller's frames only.
+fn check_samples<P: Protocol>(
+    protocol: &P,
+    others: &[&'static dyn AnyProtocol],
+) -> Result<(), TestCaseError> {
+    let samples = Protocol::samples(protocol);
+    prop_assert!(!samples.is_empty(), "Protocol::samples is empty");
+    for sample in &samples {
+        check_detection(protocol, sample)?;
+        check_not_claimed(protocol.name(), others, sample)?;
+    }
+    for other in others {
+        for sample in other.samples() {
+            prop_assert_ne!(
+                Protocol::detect(protocol, &sample),
+                DetectResult::Match,
+                "{:?} claims a sample of {:?}",
+                protocol.name(),
+                other.name()
+            );
+        }
+    }
+    match protocol.sample_request() {
+        Some(request) => {
+            let kind = request.kind();
+            prop_assert!(
+                matches!(kind, StreamKind::Request | StreamKind::OneWayRequest),
+                "Protocol::sample_request gives a {:?}",
+                kind
+            );
+            let bytes = encode(protocol, &request)?;
+            check_detection(protocol, &bytes)?;
+            check_not_claimed(protocol.name(), others, &bytes)?;
+            decode_one(protocol, &bytes)?;
+        }
+        None => eprintln!(
+            "warning: testkit for {:?}: Protocol::sample_request is None, so the registry's \
+             samples hold no request; implement it",
+            protocol.name()
+        ),
+    }
+    Ok(())
 }
 
 fn touch_fields<F: Frame>(frame: &F) {
