@@ -238,10 +238,7 @@ mod tests {
             &xprotocol_http1::Http1,
             &xprotocol_http2::Http2,
         );
-        let all = xprotocol::ProtocolSet::all();
-        for name in ["bolt", "tars", "http1", "http2"] {
-            assert!(all.get(name).is_some(), "{name} is not linked: {all:?}");
-        }
+        xprotocol::testkit::assert_registered(&["bolt", "tars", "http1", "http2"]);
     }
 
     #[test]

@@ -267,6 +267,18 @@ pub fn hex(text: &str) -> Vec<u8> {
     digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
 }
 
+/// Asserts that every protocol in `names` is registered in this binary: a test that links
+/// other protocols for the cross-detection checks proves here that the link took.
+///
+/// # Panics
+/// Naming the first protocol missing from [`ProtocolSet::all`].
+pub fn assert_registered(names: &[&str]) {
+    let all = ProtocolSet::all();
+    for name in names {
+        assert!(all.get(name).is_some(), "{name} is not linked: {all:?}");
+    }
+}
+
 /// The members of `set` other than the protocol named `name`.
 ///
 /// # Panics

@@ -10,10 +10,7 @@ fn link_shipped_protocols() {
         &xprotocol_http1::Http1,
         &xprotocol_http2::Http2,
     );
-    let all = xprotocol::ProtocolSet::all();
-    for name in ["bolt", "dubbo", "http1", "http2"] {
-        assert!(all.get(name).is_some(), "{name} is not linked: {all:?}");
-    }
+    xprotocol::testkit::assert_registered(&["bolt", "dubbo", "http1", "http2"]);
 }
 
 #[test]
