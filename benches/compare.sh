@@ -90,6 +90,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "compare: $*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 seconds() { # "10s" / "500ms" / "2m" -> whole seconds, rounded up
     case $1 in
@@ -153,19 +155,6 @@ shape() { # workload -> "connections concurrency"
     esac
 }
 
-wait_port() { # port [pid]: wait up to 10 s for something to listen (while pid lives)
-    local _
-    for _ in $(seq 1 100); do
-        (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        if [[ -n ${2:-} ]] && ! kill -0 "$2" 2>/dev/null; then
-            log "the process meant to listen on 127.0.0.1:$1 exited"
-            return 1
-        fi
-        sleep 0.1
-    done
-    log "nothing listens on 127.0.0.1:$1"
-    return 1
-}
 
 start() { # core log command...: start pinned in the background, record its pid
     local core=$1 logfile=$2
@@ -201,9 +190,6 @@ cpu_ticks() { # pid -> utime+stime in clock ticks (fields 14 and 15; comm may ho
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-field() { # json key -> value (the JSON is one flat line)
-    sed -E "s/.*\"$2\":([^,}]*).*/\\1/" <<< "$1"
-}
 
 has() { [[ " $1 " == *" $2 "* ]]; } # list word
 

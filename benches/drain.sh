@@ -44,17 +44,10 @@ cleanup() {
 trap cleanup EXIT
 
 log() { printf 'drain.sh: %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-wait_port() { # port: until something accepts on 127.0.0.1:port (10 s at most)
-    for _ in $(seq 100); do
-        if (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then return 0; fi
-        sleep 0.1
-    done
-    log "nothing listens on 127.0.0.1:$1"
-    return 1
-}
 
-field() { sed -E "s/.*\"$2\":([^,}]*).*/\\1/" <<< "$1"; }
 
 if [[ -z ${XLOAD_SKIP_BUILD:-} ]]; then
     log "building release binaries"

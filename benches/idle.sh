@@ -37,6 +37,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 log() { echo "idle: $*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ulimit -n "$(ulimit -Hn)"
 if (( $(ulimit -n) < CONNECTIONS + 100 )); then
@@ -44,14 +46,6 @@ if (( $(ulimit -n) < CONNECTIONS + 100 )); then
     exit 2
 fi
 
-wait_port() { # port: wait until something listens there (10 s at most)
-    for _ in $(seq 100); do
-        if (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then return 0; fi
-        sleep 0.1
-    done
-    log "nothing listens on 127.0.0.1:$1"
-    return 1
-}
 
 if [[ -z ${XLOAD_SKIP_BUILD:-} ]]; then
     log "building release binaries"

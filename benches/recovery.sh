@@ -62,21 +62,12 @@ cleanup() {
 trap cleanup EXIT
 
 log() { echo "recovery: $*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-wait_port() { # port: wait up to 10 s for something to listen
-    local _
-    for _ in $(seq 1 100); do
-        (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    log "nothing listens on 127.0.0.1:$1"
-    return 1
-}
 
 now() { date +%s.%N; }
 
-# A field of xload's one-line JSON (a number, or null).
-field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<< "$1"; }
 
 if [[ -z ${XLOAD_SKIP_BUILD:-} ]]; then
     log "building xproxy and xload (release)"
