@@ -198,13 +198,25 @@ struct Completed<F> {
 /// A handler call, its panics caught.
 type HandlerFuture<F> = Pin<Box<dyn Future<Output = Result<Option<F>, String>> + Send>>;
 
-/// One call in flight, polled by the connection's own task. The request's id and copy stay
-/// outside the handler's future so that a call abandoned at the drain timeout can still be
-/// answered with an error reply.
-struct InlineCall<F> {
+/// What the connection keeps of a call besides its future: enough to answer it, even when the
+/// call is abandoned at the drain timeout.
+struct CallInfo<F> {
     id: RequestId,
     two_way: bool,
+    /// A copy of a two-way request (see [`Completed::request`]).
     request: Option<F>,
+}
+
+impl<F> CallInfo<F> {
+    fn completed(self, outcome: Result<Option<F>, String>) -> Completed<F> {
+        Completed { id: self.id, two_way: self.two_way, request: self.request, outcome }
+    }
+}
+
+/// One call in flight, polled by the connection's own task.
+struct InlineCall<F> {
+    /// `None` once the call has completed.
+    info: Option<CallInfo<F>>,
     handler: HandlerFuture<F>,
 }
 
@@ -219,16 +231,16 @@ impl<F> Future for InlineCall<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Completed<F>> {
         let outcome = std::task::ready!(self.handler.as_mut().poll(cx));
-        let (id, two_way, request) = (self.id, self.two_way, self.request.take());
-        std::task::Poll::Ready(Completed { id, two_way, request, outcome })
+        let info = self.info.take().expect("an InlineCall is not polled after it completed");
+        std::task::Poll::Ready(info.completed(outcome))
     }
 }
 
 /// The calls in flight on a connection: each in a task of its own, or polled by the
 /// connection's task ([`serve_connection_inline`]).
 enum Calls<F: Send + 'static> {
-    /// Tasks, with the copies of their two-way requests kept by task id until they finish.
-    Spawned(JoinSet<Result<Option<F>, String>>, HashMap<task::Id, InlineCall<F>>),
+    /// Tasks, with what is known of each call kept by task id until it finishes.
+    Spawned(JoinSet<Result<Option<F>, String>>, HashMap<task::Id, CallInfo<F>>),
     Inline(FuturesUnordered<InlineCall<F>>),
 }
 
@@ -244,30 +256,22 @@ impl<F: Send + 'static> Calls<F> {
         self.len() == 0
     }
 
-    fn start(&mut self, call: InlineCall<F>) {
+    fn start(&mut self, info: CallInfo<F>, handler: HandlerFuture<F>) {
         match self {
             Calls::Spawned(set, calls) => {
-                let InlineCall { id, two_way, request, handler } = call;
-                let task = set.spawn(handler).id();
-                let pending: HandlerFuture<F> = Box::pin(std::future::pending());
-                calls.insert(task, InlineCall { id, two_way, request, handler: pending });
+                calls.insert(set.spawn(handler).id(), info);
             }
-            Calls::Inline(set) => set.push(call),
+            Calls::Inline(set) => set.push(InlineCall { info: Some(info), handler }),
         }
     }
 
     /// The call `joined` belongs to, with its outcome.
     fn finish_spawned(
-        calls: &mut HashMap<task::Id, InlineCall<F>>,
+        calls: &mut HashMap<task::Id, CallInfo<F>>,
         joined: Result<(task::Id, Result<Option<F>, String>), JoinError>,
     ) -> Option<Completed<F>> {
         match joined {
-            Ok((task, outcome)) => calls.remove(&task).map(|call| Completed {
-                id: call.id,
-                two_way: call.two_way,
-                request: call.request,
-                outcome,
-            }),
+            Ok((task, outcome)) => calls.remove(&task).map(|info| info.completed(outcome)),
             // Panics are caught inside the task; this is an abort, which only happens as the
             // connection ends.
             Err(e) => {
@@ -307,10 +311,11 @@ impl<F: Send + 'static> Calls<F> {
         match self {
             Calls::Spawned(set, calls) => {
                 set.abort_all();
-                calls.drain().filter_map(|(_, call)| call.request).collect()
+                calls.drain().filter_map(|(_, info)| info.request).collect()
             }
             Calls::Inline(set) => {
-                std::mem::take(set).into_iter().filter_map(|call| call.request).collect()
+                let calls = std::mem::take(set).into_iter();
+                calls.filter_map(|call| call.info.and_then(|info| info.request)).collect()
             }
         }
     }
@@ -471,7 +476,7 @@ where
                 .await
                 .map_err(|payload| panic_message(payload.as_ref()))
         };
-        self.calls.start(InlineCall { id, two_way, request: copy, handler: Box::pin(call) });
+        self.calls.start(CallInfo { id, two_way, request: copy }, Box::pin(call));
     }
 
     fn on_completed(&mut self, done: Completed<P::Frame>) {
