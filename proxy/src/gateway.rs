@@ -205,14 +205,7 @@ impl Gateway {
         info!("shut down");
     }
 
-    /// A handle that starts the drain from outside, as a signal does (the admin endpoint's
-    /// `POST /drain`): [`serve_until_stopped`](Gateway::serve_until_stopped) then drains and
-    /// returns.
-    pub fn drain_trigger(&self) -> CancellationToken {
-        self.drain_requested.clone()
-    }
-
-    /// Serves until SIGTERM or SIGINT (or a [`drain_trigger`](Gateway::drain_trigger)), then
+    /// Serves until SIGTERM or SIGINT (or the admin endpoint's `POST /drain`), then
     /// drains and shuts down. A second SIGTERM or SIGINT during the drain stops at once.
     pub async fn serve_until_stopped(self, mut signals: StopSignals) {
         let drain_requested = self.drain_requested.clone();

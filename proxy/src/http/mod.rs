@@ -252,7 +252,7 @@ async fn abandon_after_drain_timeout(conn: &HttpConnection) {
 }
 
 /// A peer address for logs: the address itself, or `-` when unknown.
-pub fn display_peer(peer: Option<SocketAddr>) -> String {
+fn display_peer(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "-".to_owned(), |p| p.to_string())
 }
 
